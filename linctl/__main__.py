@@ -1,0 +1,4 @@
+from linctl.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Samples from a CSV file: input columns, then target columns.
+
+The fast path is pandas' C parser (about 10x numpy.loadtxt on a million
+rows). When it refuses a file, a plain scan with the csv module finds the
+first bad line and names it, so every error carries a line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass
+
+from linctl.errors import UsageError
+
+
+@dataclass
+class Table:
+    values: object  # numpy array (rows, columns), float64
+    header: list[str] | None
+    source: str
+
+    @property
+    def rows(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def columns(self) -> int:
+        return self.values.shape[1]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def read(source: str) -> Table:
+    """Read `source` (a path, or '-' for stdin) into a float table."""
+    name = "stdin" if source == "-" else source
+    raw = _read_bytes(source, name)
+    if not raw.strip():
+        raise UsageError(f"--data {name}: the file is empty; give one sample per line, like 1,0.5,1")
+    first = raw.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    cells = [c.strip() for c in first.split(",")]
+    has_header = not all(_is_number(c) for c in cells if c)
+    header = cells if has_header else None
+    values = _fast(raw, has_header)
+    if values is None:
+        values = _scan(raw, has_header, name)
+    if values.shape[0] == 0:
+        raise UsageError(f"--data {name}: a header but no samples; add one sample per line below it")
+    return Table(values=values, header=header, source=name)
+
+
+def _read_bytes(source: str, name: str) -> bytes:
+    if source == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(source, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise UsageError(f"--data {name}: no such file; give a CSV path, or - for stdin") from None
+    except IsADirectoryError:
+        raise UsageError(f"--data {name}: is a directory; give a CSV file") from None
+    except OSError as exc:
+        raise UsageError(f"--data {name}: cannot read it ({exc.strerror})") from None
+
+
+def _fast(raw: bytes, has_header: bool):
+    import numpy as np
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(raw), header=0 if has_header else None, dtype=np.float64, na_filter=False, engine="c"
+        )
+    except Exception:  # the scan below explains what is wrong, with a line number
+        return None
+    return frame.to_numpy(dtype=np.float64, copy=False)
+
+
+def _scan(raw: bytes, has_header: bool, name: str):
+    import numpy as np
+
+    text = raw.decode("utf-8", "replace")
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    width = None
+    for line_no, record in enumerate(reader, start=1):
+        if has_header and line_no == 1:
+            width = len(record)
+            continue
+        if not record or all(not c.strip() for c in record):
+            continue
+        if width is None:
+            width = len(record)
+        if len(record) != width:
+            raise UsageError(f"--data {name} line {line_no}: {len(record)} columns, but the file has {width}; every line needs {width}")
+        row = []
+        for col, cell in enumerate(record, start=1):
+            cell = cell.strip()
+            if not cell:
+                raise UsageError(f"--data {name} line {line_no} column {col}: empty value; fill it in or drop the line")
+            try:
+                row.append(float(cell))
+            except ValueError:
+                raise UsageError(f"--data {name} line {line_no} column {col}: {cell!r} is not a number") from None
+        rows.append(row)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width or 0)
+
+
+def split(table: Table, in_features: int, targets: int | None, out_features: int):
+    """(x, t) as float64 numpy arrays; the columns must add up to IN + targets."""
+    k = out_features if targets is None else targets
+    if k != out_features:
+        raise UsageError(
+            f"--targets {k}: the network has out_features={out_features}, so each sample needs {out_features} target columns"
+        )
+    if table.columns != in_features + k:
+        raise UsageError(
+            f"--data {table.source}: {table.columns} columns, but the network needs in_features={in_features} "
+            f"input columns then {k} target columns ({in_features + k} in all)"
+        )
+    return table.values[:, :in_features], table.values[:, in_features:]
+
+
+def non_finite(table: Table) -> int:
+    import numpy as np
+
+    return int((~np.isfinite(table.values)).sum())
+

@@ -1,0 +1,156 @@
+"""The record of every change: an index of figures, and bounded snapshots.
+
+Beside the state file `net.pt` lives `net.pt.history/`:
+- `index.jsonl`, one line of figures per change (step, command, loss, lr,
+  how far the weights moved), appended, never rewritten;
+- `<id>.pt`, the state right after change <id>, as a hard link to the very
+  file that became the state (no extra bytes while it is current).
+
+Only the newest snapshots are kept: at most KEEP_SNAPSHOTS of them, and no
+more than SNAPSHOT_BUDGET bytes, so a large layer cannot fill the disk.
+Older entries keep their figures. The newest id lives in the state file
+itself, so recording a change costs the same however long the history is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from linctl import state as state_file
+from linctl.errors import LinctlError, UsageError
+
+KEEP_SNAPSHOTS = int(os.environ.get("LINCTL_HISTORY_KEEP", "50"))
+SNAPSHOT_BUDGET = int(float(os.environ.get("LINCTL_HISTORY_BYTES", str(512 * 2**20))))
+
+
+def folder(path: Path) -> Path:
+    return path.with_name(path.name + ".history")
+
+
+def snapshot_path(path: Path, entry_id: int) -> Path:
+    return folder(path) / f"{entry_id}.pt"
+
+
+def read_index(path: Path) -> list[dict]:
+    index = folder(path) / "index.jsonl"
+    if not index.exists():
+        return []
+    entries = []
+    with open(index, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash; the rest is still good
+    return entries
+
+
+def head(data: dict | None) -> dict:
+    info = (data or {}).get("history") or {}
+    return {"last_id": int(info.get("last_id", 0)), "head": int(info.get("head", 0)), "oldest": int(info.get("oldest", 1))}
+
+
+def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int | None = None) -> dict:
+    """Save `new` as the state, snapshot it, and append its entry. Call under the lock."""
+    before = head(old)
+    if old is None:
+        # a fresh state file: carry on any ids a removed one left in the folder
+        ids = [e.get("id", 0) for e in read_index(path)]
+        before["last_id"] = max(ids, default=0)
+        before["oldest"] = min(ids, default=1) or 1
+    entry_id = before["last_id"] + 1
+    entry = {
+        "id": entry_id,
+        "parent": before["head"] or None,
+        "restores": restores,
+        "time": time.time(),
+        **entry,
+    }
+    new = dict(new)
+    new["history"] = {"last_id": entry_id, "head": restores or entry_id, "oldest": before["oldest"]}
+    snap = snapshot_path(path, entry_id)
+    state_file.save(path, new, snapshot=snap)
+    size = snap.stat().st_size if snap.exists() else 0
+    with open(folder(path) / "index.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+    prune(path, new, entry_id, size)
+    return entry
+
+
+def keep_count(snapshot_bytes: int) -> int:
+    if snapshot_bytes <= 0:
+        return KEEP_SNAPSHOTS
+    return max(1, min(KEEP_SNAPSHOTS, SNAPSHOT_BUDGET // snapshot_bytes))
+
+
+def prune(path: Path, data: dict, newest: int, snapshot_bytes: int) -> None:
+    """Drop snapshots older than the newest keep_count; amortised O(1) per change."""
+    keep = keep_count(snapshot_bytes)
+    info = data["history"]
+    oldest = info.get("oldest", 1)
+    cut = newest - keep  # ids <= cut lose their snapshot
+    for entry_id in range(oldest, cut + 1):
+        try:
+            snapshot_path(path, entry_id).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            break
+    if cut + 1 > oldest:
+        info["oldest"] = cut + 1
+
+
+def effective(entries_by_id: dict[int, dict], entry_id: int | None) -> int | None:
+    """The entry whose state an entry holds: an undo holds the state it restored."""
+    entry = entries_by_id.get(entry_id) if entry_id is not None else None
+    if entry is not None and entry.get("restores"):
+        return entry["restores"]
+    return entry_id
+
+
+def undo_target(path: Path, data: dict, count: int) -> tuple[int, list[dict]]:
+    """The entry `count` changes back along the current line of history."""
+    if count < 1:
+        raise UsageError(f"undo N: N must be 1 or more, got {count}")
+    entries = read_index(path)
+    by_id = {e["id"]: e for e in entries}
+    current = head(data)["head"] or None
+    path_back = []
+    for _ in range(count):
+        entry = by_id.get(current) if current is not None else None
+        if entry is None or entry.get("parent") is None:
+            went = len(path_back)
+            raise LinctlError(
+                f"cannot undo {count}: the history of {path} goes back only {went} change(s) from here; "
+                "see 'linctl history'"
+            )
+        path_back.append(entry)
+        current = effective(by_id, entry["parent"])
+    if not snapshot_path(path, current).exists():
+        raise LinctlError(
+            f"cannot undo {count}: entry {current} is older than the snapshots kept "
+            f"(the newest {keep_count(1)} at most, {SNAPSHOT_BUDGET // 2**20} MiB in all); its figures remain in 'linctl history'"
+        )
+    return current, path_back
+
+
+def load_snapshot(path: Path, entry_id: int) -> dict:
+    snap = snapshot_path(path, entry_id)
+    if not snap.exists():
+        raise LinctlError(
+            f"entry {entry_id} has no snapshot any more (only the newest are kept); see 'linctl history' for what is left"
+        )
+    return state_file.load(snap)
+
+
+def entry_or_error(path: Path, entry_id: int) -> dict:
+    for entry in read_index(path):
+        if entry.get("id") == entry_id:
+            return entry
+    raise UsageError(f"no history entry {entry_id} for {path}; 'linctl history' lists them")

@@ -1,0 +1,104 @@
+"""Text on the command line -> validated numbers and shapes.
+
+Nothing here imports torch: values come back as plain lists of floats, and
+every problem is a UsageError that names the option and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from linctl.errors import UsageError
+
+# A layer this large is refused before anything is allocated.
+MAX_FEATURES = 1 << 20
+
+
+def parse_number(text: str, where: str) -> float:
+    """One number; `where` names the option and position for the message."""
+    item = text.strip()
+    if not item:
+        raise UsageError(f"{where}: empty value; write numbers separated by commas, like 1,0.5,-2")
+    try:
+        if "_" in item:
+            raise ValueError
+        return float(item)
+    except ValueError:
+        raise UsageError(f"{where}: {item!r} is not a number; write numbers like 1, -0.5 or 2e-3") from None
+
+
+def parse_vector(text: str, option: str, row: int | None = None) -> list[float]:
+    """'1,0.5,-2' -> [1.0, 0.5, -2.0]."""
+    text = text.strip()
+    label = option if row is None else f"{option} row {row}"
+    if not text:
+        raise UsageError(f"{label}: no values; write numbers separated by commas, like {option} 1,0.5")
+    parts = text.split(",")
+    return [parse_number(p, f"{label} value {i + 1}") for i, p in enumerate(parts)]
+
+
+def parse_rows(values: list[str] | str, option: str) -> list[list[float]]:
+    """Several samples: the option repeated, or rows separated by ';'."""
+    if isinstance(values, str):
+        values = [values]
+    texts = [row for value in values for row in value.split(";")]
+    if not texts:
+        raise UsageError(f"{option}: no values given")
+    rows = [parse_vector(t, option, row=i + 1 if len(texts) > 1 else None) for i, t in enumerate(texts)]
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise UsageError(
+                f"{option}: row {i + 1} has {len(row)} values but row 1 has {width}; "
+                "every row needs the same number of values"
+            )
+    return rows
+
+
+def non_finite_warning(rows: list[list[float]], option: str) -> str | None:
+    """A note when values contain NaN or inf: allowed, but worth a warning."""
+    bad = sum(1 for row in rows for v in row if not math.isfinite(v))
+    if bad:
+        return f"warning: {option} has {bad} NaN/inf value(s); results will not be finite"
+    return None
+
+
+def check_sizes(in_features: int, out_features: int, element_size: int, available: int | None) -> None:
+    """Refuse zero, negative and unallocatable sizes before allocating."""
+    for name, value in (("IN", in_features), ("OUT", out_features)):
+        if value < 1:
+            raise UsageError(f"{name} must be a positive whole number, got {value}")
+        if value > MAX_FEATURES:
+            raise UsageError(f"{name}={value} is too large; linctl allows at most {MAX_FEATURES} features")
+    needed = (in_features * out_features + out_features) * element_size * 3
+    if available is not None and needed > available:
+        raise UsageError(
+            f"Linear({in_features}, {out_features}) needs about {needed / 2**30:.1f} GiB "
+            f"(weights, gradients and a copy) but only {available / 2**30:.1f} GiB is free; use smaller IN/OUT"
+        )
+
+
+_ASSIGN = re.compile(r"^\s*(weight|bias)\s*\[\s*([^\]]*)\]\s*=\s*(.+?)\s*$")
+
+
+def parse_assignment(text: str) -> tuple[str, tuple[int, ...], float]:
+    """'weight[0,1]=0.5' -> ('weight', (0, 1), 0.5)."""
+    match = _ASSIGN.match(text)
+    if not match:
+        raise UsageError(
+            f"cannot read {text!r}; write 'weight[ROW,COL]=VALUE' or 'bias[ROW]=VALUE', like 'weight[0,1]=0.5'"
+        )
+    name, index_text, value_text = match.groups()
+    try:
+        index = tuple(int(i) for i in index_text.split(","))
+    except ValueError:
+        raise UsageError(f"{text!r}: the index must be whole numbers, like {name}[0,1]") from None
+    return name, index, parse_number(value_text, text)
+
+
+def parse_betas(text: str) -> tuple[float, float]:
+    values = parse_vector(text, "--betas")
+    if len(values) != 2:
+        raise UsageError(f"--betas: expected two numbers like 0.9,0.999, got {len(values)}")
+    return values[0], values[1]
