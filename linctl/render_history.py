@@ -30,9 +30,9 @@ def history_view(entries: list[dict], head: int | None, path: str, keep: int) ->
     table = _table(padding=(0, 1))
     table.add_column("id", justify="right", no_wrap=True, min_width=3)
     table.add_column("step", justify="right", no_wrap=True, min_width=4)
-    table.add_column("command", no_wrap=True, overflow="ellipsis", max_width=22)
+    table.add_column("command", no_wrap=True, overflow="ellipsis", max_width=18)
     for name in ("loss", "lr", "|ΔW|", "|Δb|", "|∇W|"):
-        table.add_column(name, justify="right", no_wrap=True, min_width=7)
+        table.add_column(name, justify="right", no_wrap=True, min_width=6)
     table.add_column("snap", no_wrap=True)
     for e in entries:
         command = e.get("command", "").removeprefix("linctl ")

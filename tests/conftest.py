@@ -1,0 +1,61 @@
+"""Shared helpers: run linctl through Typer's CliRunner or a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from linctl.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """A state file path in a fresh folder."""
+    return tmp_path / "net.pt"
+
+
+def run(*args: str, state: Path | None = None, input: str | None = None, env: dict | None = None) -> Result:
+    """linctl ARGS in-process; --state is added when given. Fixed width, no colour."""
+    argv = list(args)
+    if state is not None:
+        argv += ["--state", str(state)]
+    runner = CliRunner()
+    environment = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "LINCTL_DEBUG": "", **(env or {})}
+    result = runner.invoke(app, argv, input=input, env=environment, catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def run_json(*args: str, state: Path | None = None, input: str | None = None) -> dict:
+    result = run(*args, "--json", state=state, input=input)
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+def run_process(*args: str, state: Path | None = None, input: str | None = None, cwd: Path | None = None,
+                env: dict | None = None, timeout: float = 120) -> Result:
+    """linctl ARGS in a real subprocess (python -m linctl)."""
+    argv = [sys.executable, "-m", "linctl", *args]
+    if state is not None:
+        argv += ["--state", str(state)]
+    environment = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LINCTL_DEBUG": "", **(env or {})}
+    proc = subprocess.run(argv, input=input, capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
