@@ -664,9 +664,8 @@ def diff(
     from linctl import core, history, render_history
 
     path = state_file.resolve(state)
-    current = history.head(state_file.load(path))["head"]
     if b is None:
-        b = current
+        b = history.head(state_file.load(path))["last_id"]
     if a is None:
         entry = history.entry_or_error(path, b)
         a = entry.get("parent")
@@ -700,3 +699,36 @@ def set_cmd(
     changes = change(path, "cpu", work, lambda r: {"loss": None, "lr": None})
     d = core.describe(load_network(path))
     emit(as_json, lambda: render_history.set_json(changes, d, str(path)), lambda: render_history.set_view(changes, d, str(path)))
+
+
+# --------------------------------------------------------------------------
+# shell
+
+
+@app.command()
+def shell(state: StateOpt = None) -> None:
+    """Run commands in one process: a prompt on a terminal, one command per line from a pipe."""
+    from linctl import shell as shell_mod
+
+    group = typer.main.get_command(app)
+    shell_mod.use_state(state)
+
+    def run(tokens: list[str]) -> int:
+        if tokens and tokens[0] == "shell":
+            from linctl.render import note
+
+            note("linctl shell: already in the shell")
+            return 2
+        return group.main(args=tokens, prog_name="linctl", standalone_mode=False)
+
+    if sys.stdin.isatty():
+        options = {
+            name: sorted(opt for p in command.params for opt in getattr(p, "opts", []) if opt.startswith("-"))
+            for name, command in group.commands.items()
+        }
+        history_file = state_file.resolve(state).with_name("shell_history")
+        code = shell_mod.interactive(run, options, history_file)
+    else:
+        code = shell_mod.run_lines(sys.stdin, run)
+    if code:
+        raise typer.Exit(code)

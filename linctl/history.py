@@ -72,14 +72,16 @@ def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int |
         "time": time.time(),
         **entry,
     }
+    # the newest snapshots stay: as many as fit the budget, judged by the current file's size
+    size = path.stat().st_size if path.exists() else 0
+    cut = entry_id - keep_count(size)  # ids <= cut lose their snapshot
+    oldest = max(before["oldest"], cut + 1, 1)
     new = dict(new)
-    new["history"] = {"last_id": entry_id, "head": restores or entry_id, "oldest": before["oldest"]}
-    snap = snapshot_path(path, entry_id)
-    state_file.save(path, new, snapshot=snap)
-    size = snap.stat().st_size if snap.exists() else 0
+    new["history"] = {"last_id": entry_id, "head": restores or entry_id, "oldest": oldest}
+    state_file.save(path, new, snapshot=snapshot_path(path, entry_id))
     with open(folder(path) / "index.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry) + "\n")
-    prune(path, new, entry_id, size)
+    prune(path, before["oldest"], cut)
     return entry
 
 
@@ -89,21 +91,15 @@ def keep_count(snapshot_bytes: int) -> int:
     return max(1, min(KEEP_SNAPSHOTS, SNAPSHOT_BUDGET // snapshot_bytes))
 
 
-def prune(path: Path, data: dict, newest: int, snapshot_bytes: int) -> None:
-    """Drop snapshots older than the newest keep_count; amortised O(1) per change."""
-    keep = keep_count(snapshot_bytes)
-    info = data["history"]
-    oldest = info.get("oldest", 1)
-    cut = newest - keep  # ids <= cut lose their snapshot
-    for entry_id in range(oldest, cut + 1):
+def prune(path: Path, first: int, cut: int) -> None:
+    """Drop the snapshots first..cut; amortised O(1) per change."""
+    for entry_id in range(max(first, 1), cut + 1):
         try:
             snapshot_path(path, entry_id).unlink()
         except FileNotFoundError:
             pass
         except OSError:
             break
-    if cut + 1 > oldest:
-        info["oldest"] = cut + 1
 
 
 def effective(entries_by_id: dict[int, dict], entry_id: int | None) -> int | None:

@@ -123,10 +123,77 @@ def validate(s: dict[str, Any]) -> None:
         raise bad("nesterov", "Nesterov momentum requires a momentum and zero dampening; add --momentum 0.9")
 
 
+_dynamo_free = False
+
+
+def _skip_dynamo_import() -> None:
+    """Spare every command the import of torch._dynamo (over a second).
+
+    torch wraps optimizer methods in a shim that imports torch._dynamo on first
+    call only to mark them as never compiled; linctl compiles nothing. The shim
+    caches its answer on the wrapped function as `__dynamo_disable`: setting it
+    to the function itself is what the shim would do outside torch.compile.
+    """
+    global _dynamo_free
+    if _dynamo_free:
+        return
+    _dynamo_free = True
+    try:
+        import torch
+        import torch.optim.optimizer as base
+        from torch.optim import adam, adamw, rmsprop, sgd
+
+        shim = torch._disable_dynamo(lambda: None).__code__
+    except (ImportError, AttributeError):  # another torch: keep its own behaviour
+        return
+    seen: set[int] = set()
+
+    def mark(f, depth=0):
+        if id(f) in seen or depth > 3 or not callable(f):
+            return
+        seen.add(id(f))
+        if getattr(f, "__code__", None) is shim and hasattr(f, "__wrapped__"):
+            setattr(f.__wrapped__, "__dynamo_disable", f.__wrapped__)
+        for cell in getattr(f, "__closure__", None) or ():
+            try:
+                mark(cell.cell_contents, depth + 1)
+            except ValueError:
+                continue
+        if hasattr(f, "__wrapped__"):
+            mark(f.__wrapped__, depth + 1)
+
+    for cls in (base.Optimizer, torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
+        for value in vars(cls).values():
+            mark(value)
+    for module in (base, sgd, adam, adamw, rmsprop):
+        for value in list(vars(module).values()):
+            mark(value)
+
+
+def run_step(optimizer) -> None:
+    """optimizer.step(), minus the graph-break wrapper that imports torch._dynamo.
+
+    The wrapper (`_use_grad_for_differentiable`) only turns grad off around the
+    update for a non-differentiable optimizer and marks graph breaks for
+    torch.compile; this does the first and needs none of the second.
+    """
+    import inspect
+
+    import torch
+
+    raw = inspect.unwrap(type(optimizer).step)
+    if raw is type(optimizer).step or optimizer.defaults.get("differentiable") or optimizer._optimizer_step_pre_hooks:
+        optimizer.step()
+        return
+    with torch.no_grad():
+        raw(optimizer)
+
+
 def build(net: Network, plan: Plan, saved: dict | None):
     """A real torch optimizer over the network's parameters, with its saved state."""
     import torch
 
+    _skip_dynamo_import()
     classes = {
         "sgd": torch.optim.SGD,
         "adam": torch.optim.Adam,
@@ -195,7 +262,7 @@ def step(net: Network, plan: Plan) -> StepResult:
     optimizer = build(net, plan, saved)
     w_before = net.weight().clone()
     b_before = None if net.bias() is None else net.bias().clone()
-    optimizer.step()
+    run_step(optimizer)
     save_into(net.data, plan, optimizer)
     net.data["step"] = int(net.data.get("step", 0)) + 1
     w_after, b_after = net.weight(), net.bias()

@@ -129,7 +129,7 @@ def train(
                 check_bce(loss, activation, o.detach())
             value = loss_value(loss, o, tb)
             value.backward()
-            optimizer.step()
+            optimizers.run_step(optimizer)
             losses.append(value.detach())
             done += 1
             if progress is not None:
