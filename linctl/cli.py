@@ -83,6 +83,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich's help panels cost ~0.1 s of start-up
     help="Inspect and step a PyTorch nn.Linear from the command line: every number shown and checked.",
 )
 
