@@ -26,6 +26,11 @@ class Group(TyperGroup):
     """Turns every failure into one line on stderr and the contract's exit code."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        import gc
+
+        # importing torch makes ~1M objects; the default thresholds would walk them
+        # all in full collections several times per command (~0.1 s)
+        gc.set_threshold(100_000, 50, 100)
         argv = list(sys.argv[1:] if args is None else args)
         _command_line[:] = argv
         code = run_guarded(

@@ -113,23 +113,26 @@ def diff_json(a: int, b: int, r) -> dict:
 
 
 def diff_view(a: int, b: int, r) -> None:
+    from rich.columns import Columns
+
     def grad(title, tensor):
         return tensor_view(title, tensor) if tensor is not None else text(f"{title}: None")
 
-    parts = [
-        heading(f"diff #{a} (step {r.step_a}) -> #{b} (step {r.step_b})"),
-        tensor_view(f"weight at #{a}", r.weight_a),
-        _changed_matrix(f"weight at #{b} (green went up, red went down)", r.weight_b, r.weight_change),
-    ]
+    parts = [heading(f"diff #{a} (step {r.step_a}) -> #{b} (step {r.step_b})   (side by side when the terminal is wide enough)")]
+    weights = [tensor_view(f"weight at #{a}", r.weight_a),
+               _changed_matrix(f"weight at #{b} (green up, red down)", r.weight_b, r.weight_change)]
     if r.weight_change is not None:
-        parts.append(tensor_view("change", r.weight_change))
-    else:
+        weights.append(tensor_view("change", r.weight_change))
+    parts.append(Columns(weights, padding=(0, 3)))
+    if r.weight_change is None:
         parts.append(text("the shapes differ: the network was replaced between these entries"))
     if r.bias_a is not None or r.bias_b is not None:
-        parts += [tensor_view(f"bias at #{a}", r.bias_a), tensor_view(f"bias at #{b}", r.bias_b)]
+        biases = [tensor_view(f"bias at #{a}", r.bias_a), tensor_view(f"bias at #{b}", r.bias_b)]
         if r.bias_change is not None:
-            parts.append(tensor_view("bias change", r.bias_change))
-    parts += [grad(f"weight.grad at #{a}", r.weight_grad_a), grad(f"weight.grad at #{b}", r.weight_grad_b)]
+            biases.append(tensor_view("change", r.bias_change))
+        parts.append(Columns(biases, padding=(0, 3)))
+    parts.append(Columns([grad(f"weight.grad at #{a}", r.weight_grad_a), grad(f"weight.grad at #{b}", r.weight_grad_b)],
+                         padding=(0, 3)))
     if r.max_abs_change is not None:
         parts.append(text(f"largest |change|: {fmt(r.max_abs_change)}"))
     show(*parts)
