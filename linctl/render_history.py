@@ -118,7 +118,7 @@ def diff_view(a: int, b: int, r) -> None:
     def grad(title, tensor):
         return tensor_view(title, tensor) if tensor is not None else text(f"{title}: None")
 
-    parts = [heading(f"diff #{a} (step {r.step_a}) -> #{b} (step {r.step_b})   (side by side when the terminal is wide enough)")]
+    parts = [heading(f"diff #{a} (step {r.step_a}) -> #{b} (step {r.step_b})")]
     weights = [tensor_view(f"weight at #{a}", r.weight_a),
                _changed_matrix(f"weight at #{b} (green up, red down)", r.weight_b, r.weight_change)]
     if r.weight_change is not None:
