@@ -233,7 +233,8 @@ def inspect(
         d = core.describe(net)
         emit(as_json, lambda: render.inspect_json(d, str(path)), lambda: render.inspect_view(d, str(path)))
         return
-    weight_rows = parsing.parse_rows(weight, "--weight") if weight is not None else None
+    parsing.check_seed(seed)
+    weight_rows = rows_or([weight], "--weight") if weight is not None else None
     if in_features is None:
         out_features, in_features = len(weight_rows), len(weight_rows[0])
     elif out_features is None:
@@ -241,7 +242,12 @@ def inspect(
     activation = choice(activation, core.ACTIVATIONS, "--activation")
     dtype = choice(dtype, core.DTYPES, "--dtype")
     parsing.check_sizes(in_features, out_features, core.element_size(dtype), core.available_memory())
-    bias_values = parsing.parse_vector(bias, "--bias") if bias is not None else None
+    bias_values = None
+    if bias is not None:
+        bias_rows = rows_or([bias], "--bias")
+        if len(bias_rows) != 1:
+            raise UsageError("--bias: one row of OUT values separated by commas, like --bias 0.1,-0.2 (no ';')")
+        bias_values = bias_rows[0]
     new = core.new_state(
         in_features, out_features, bias=not no_bias, activation=activation, dtype=dtype, seed=seed,
         weight=weight_rows, bias_values=bias_values,
@@ -473,7 +479,7 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Many steps over data, with progress, a summary and a loss curve. Ctrl-C stops cleanly."""
-    from linctl import core, optimizers, render, render_training
+    from linctl import core, optimizers, parsing, render, render_training
 
     loss = choice(loss, core.LOSSES, "--loss")
     activation = choice(activation, core.ACTIVATIONS, "--activation")
@@ -487,6 +493,7 @@ def train(
         raise UsageError("train: give --steps or --epochs, not both")
     if data is not None and (x or t):
         raise UsageError("train: give --data or --x/--t, not both")
+    parsing.check_seed(seed)
     table = read_table(data) if data is not None else None
     x_rows, t_rows = rows_or(x, "--x"), rows_or(t, "--t")
     path = state_file.resolve(state)
@@ -547,7 +554,12 @@ class deferred_sigint:
         self.previous = None
 
     def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C: stop now, keep the state file as it was
+            raise KeyboardInterrupt
         self.requested = True
+        from linctl.render import note
+
+        note("stopping after the current step (Ctrl-C again to quit without saving)")
 
     def __enter__(self):
         import signal

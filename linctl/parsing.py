@@ -102,3 +102,9 @@ def parse_betas(text: str) -> tuple[float, float]:
     if len(values) != 2:
         raise UsageError(f"--betas: expected two numbers like 0.9,0.999, got {len(values)}")
     return values[0], values[1]
+
+
+def check_seed(seed: int | None) -> None:
+    """torch takes seeds that fit in 64 bits."""
+    if seed is not None and not -(2**63) <= seed < 2**64:
+        raise UsageError(f"--seed: {seed} does not fit in 64 bits; use a seed between 0 and {2**64 - 1}")
