@@ -253,7 +253,7 @@ def inspect(
         weight=weight_rows, bias_values=bias_values,
     )
     backup = replace_network(path, new)
-    net = core.Network(new)
+    net = core.Network(new, copy=False)
     d = core.describe(net)
     notes = [f"replaced the network in {path}; the old one is kept in {backup} (and 'linctl undo' restores it)"] if backup else []
     emit(as_json, lambda: render.inspect_json(d, str(path), str(backup) if backup else None),
@@ -273,7 +273,8 @@ def replace_network(path: Path, new: dict) -> Path | None:
             except LinctlError as exc:
                 raise LinctlError(f"refusing to replace it: {exc}") from None
             backup = state_file.backup(path)
-        history.record(path, new, old, {"command": command_text(), "step": 0, **core.movement(old, new)})
+        # a new network: its own norms, no "change" from an unrelated one
+        history.record(path, new, old, {"command": command_text(), "step": 0, **core.movement(None, new)})
     return backup
 
 

@@ -428,16 +428,14 @@ TRAP_SHOW_LIMIT = 4096
 
 def bias_trap(product, bias) -> Trap | None:
     """`torch.mm(W, x.t()) + b`: broadcasts b along the wrong axis whenever OUT > 1."""
-    import torch
-
     if bias is None:
         return None
     out_features, batch = product.shape
     if out_features == 1:
         return None  # (1, B) + (1,) broadcasts to the right numbers
-    try:
-        shape = tuple(torch.broadcast_shapes(tuple(product.shape), tuple(bias.shape)))
-    except RuntimeError:
+    # (OUT, B) + (OUT,): the bias lines up with the last dimension, B
+    # (torch.broadcast_shapes would say the same, but imports sympy: 0.4 s)
+    if batch not in (1, out_features):
         return Trap(
             kind="error",
             shape=None,
@@ -446,6 +444,7 @@ def bias_trap(product, bias) -> Trap | None:
                 "at non-singleton dimension 1"
             ),
         )
+    shape = (out_features, out_features)
     values = None
     if shape[0] * shape[1] <= TRAP_SHOW_LIMIT:
         values = cpu(product + bias)
@@ -646,11 +645,22 @@ def movement(old: dict | None, new: dict) -> dict:
         after = new["params"].get(key)
         before = old["params"].get(key) if old else None
         same_shape = before is not None and after is not None and before.shape == after.shape
-        figures[f"{label}_change"] = float((after - before).norm()) if same_shape else None
+        figures[f"{label}_change"] = distance(after, before) if same_shape else None
         figures[f"{label}_norm"] = None if after is None else float(after.norm())
     grad = new["grads"].get("0.weight")
     figures["weight_grad_norm"] = None if grad is None else float(grad.norm())
     return figures
+
+
+def distance(a, b, chunk: int = 1 << 20) -> float:
+    """||a - b||, a row block at a time so a large layer needs no full-size temporary."""
+    if a.numel() <= chunk:
+        return float((a - b).norm())
+    rows = max(1, chunk // max(1, a.shape[-1]))
+    total = 0.0
+    for start in range(0, a.shape[0], rows):
+        total += float((a[start : start + rows] - b[start : start + rows]).double().pow(2).sum())
+    return math.sqrt(total)
 
 
 @dataclass

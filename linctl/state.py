@@ -143,7 +143,14 @@ def backup(path: Path) -> Path | None:
         return None
     target = path.with_name(path.name + ".bak")
     try:
-        shutil.copyfile(path, target)
+        # the state file is only ever replaced, never written in place, so a
+        # hard link keeps the old bytes for free; a copy where links fail
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
     except OSError as exc:
         raise LinctlError(f"cannot back up {path} to {target}: {exc.strerror}; nothing was changed") from None
     return target
