@@ -143,9 +143,15 @@ def choice(value: str | None, options: tuple[str, ...], option: str) -> str | No
     return lowered
 
 
-def optimizer_options(**given) -> dict:
+OPTIMIZER_SETTINGS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "betas", "eps", "amsgrad", "alpha",
+                      "centered")
+
+
+def optimizer_options(options: dict) -> dict:
+    """The optimizer settings among a command's options, --betas parsed."""
     from linctl.parsing import parse_betas
 
+    given = {key: options[key] for key in OPTIMIZER_SETTINGS}
     if given.get("betas") is not None:
         given["betas"] = parse_betas(given["betas"])
     return given
@@ -351,8 +357,7 @@ def step(
     """optimizer.step() on the stored gradients (they are kept, as in PyTorch)."""
     from linctl import optimizers, render_training
 
-    given = optimizer_options(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                              nesterov=nesterov, betas=betas, eps=eps, amsgrad=amsgrad, alpha=alpha, centered=centered)
+    given = optimizer_options(locals())
     name = choice(optimizer, optimizers.OPTIMIZERS, "--optimizer")
     path = state_file.resolve(state)
 
@@ -402,8 +407,7 @@ def train_step(
     loss = choice(loss, core.LOSSES, "--loss")
     activation = choice(activation, core.ACTIVATIONS, "--activation")
     name = choice(optimizer, optimizers.OPTIMIZERS, "--optimizer")
-    given = optimizer_options(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                              nesterov=nesterov, betas=betas, eps=eps, amsgrad=amsgrad, alpha=alpha, centered=centered)
+    given = optimizer_options(locals())
     path = state_file.resolve(state)
     notes: list[str] = []
 
@@ -485,8 +489,7 @@ def train(
     loss = choice(loss, core.LOSSES, "--loss")
     activation = choice(activation, core.ACTIVATIONS, "--activation")
     name = choice(optimizer, optimizers.OPTIMIZERS, "--optimizer")
-    given = optimizer_options(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                              nesterov=nesterov, betas=betas, eps=eps, amsgrad=amsgrad, alpha=alpha, centered=centered)
+    given = optimizer_options(locals())
     for option, value in (("--steps", steps), ("--epochs", epochs), ("--batch-size", batch_size), ("--targets", targets)):
         if value is not None and value < 1:
             raise UsageError(f"{option}: must be 1 or more, got {value}")

@@ -125,16 +125,21 @@ def save(path: Path, data: dict, snapshot: Path | None = None) -> None:
             os.fsync(handle.fileno())
         if snapshot is not None:
             snapshot.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(tmp, snapshot)
-            except OSError:
-                shutil.copyfile(tmp, snapshot)
+            _link_or_copy(tmp, snapshot)
         os.replace(tmp, path)
     except OSError as exc:
         raise LinctlError(f"cannot write {path}: {exc.strerror or exc}; the old file was kept") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """The same bytes under a second name: a hard link, or a copy where links fail."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def backup(path: Path) -> Path | None:
@@ -146,10 +151,7 @@ def backup(path: Path) -> Path | None:
         # the state file is only ever replaced, never written in place, so a
         # hard link keeps the old bytes for free; a copy where links fail
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            os.link(path, tmp)
-        except OSError:
-            shutil.copyfile(path, tmp)
+        _link_or_copy(path, tmp)
         os.replace(tmp, target)
     except OSError as exc:
         raise LinctlError(f"cannot back up {path} to {target}: {exc.strerror}; nothing was changed") from None
