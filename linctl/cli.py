@@ -7,6 +7,7 @@ torch is never imported here at module level, so `linctl --help` and
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def run_guarded(call: Callable[[], Any]) -> int:
     except LinctlError as exc:
         if debug:
             raise
-        note(f"linctl: {exc}")
+        note("linctl: " + str(exc).replace("\r", "\\r").replace("\n", "\\n"))  # one line, whatever the input held
         return exc.exit_code
     except KeyboardInterrupt:
         note("linctl: interrupted; the state file was left as it was")
@@ -69,6 +70,8 @@ def run_guarded(call: Callable[[], Any]) -> int:
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx is not None else "linctl"
             message = " ".join(exc.format_message().split())
+            if re.match(r"No such option:? '?-[0-9.]", message):
+                message += " A negative number? IN/OUT and N must be positive; values are written --x=-1,2"
             note(f"{where}: {message} (see '{where} --help')")
             return exc.exit_code
         if type(exc).__name__ == "Abort":
@@ -280,7 +283,7 @@ def replace_network(path: Path, new: dict) -> Path | None:
                 raise LinctlError(f"refusing to replace it: {exc}") from None
             backup = state_file.backup(path)
         # a new network: its own norms, no "change" from an unrelated one
-        history.record(path, new, old, {"command": command_text(), "step": 0, **core.movement(None, new)})
+        history.record(path, new, old, {"command": command_text(), "step": 0, "loss": None, "lr": None, **core.movement(None, new)})
     return backup
 
 

@@ -323,13 +323,18 @@ def write_out(r) -> list[str]:
     for b in range(batch):
         for j in range(n_out):
             name = f"y[{j}]" if batch == 1 else f"y[{b},{j}]"
-            terms = _signed([f"{fmt(w)}*{fmt_input(v)}" for w, v in zip(weight[j], x[b])]
+            terms = _signed([f"{fmt(w)}*{_factor(v)}" for w, v in zip(weight[j], x[b])]
                             + ([fmt(bias[j])] if bias is not None else []))
             line = f"{name} = {terms} = {fmt(y[b][j])}"
             if r.activation != "none":
                 line += f"   {r.activation}({fmt(y[b][j])}) = {fmt(out_rows[b][j])}"
             lines.append(line)
     return lines
+
+
+def _factor(value: float) -> str:
+    text = fmt_input(value)
+    return f"({text})" if text.startswith("-") else text
 
 
 def _signed(terms: list[str]) -> str:

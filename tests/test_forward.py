@@ -277,10 +277,10 @@ def test_view_writes_each_output_out(state):
         assert terms.count("*") == 3  # one product per input, then the bias
         assert float(line.group(2)) == pytest.approx(float(y[0, j]), abs=1e-4)
         # the written expression adds up to the stated value, with the real weights and inputs
-        assert re.fullmatch(r"[-0-9.*+ ]+", terms), terms
+        assert re.fullmatch(r"[-0-9.*+ ()]+", terms), terms
         assert eval(terms) == pytest.approx(float(y[0, j]), abs=1e-3)
         for w, v in zip(net.weight[j].tolist(), x[0].tolist()):
-            assert f"{abs(w):.4f}*{v}" in terms
+            assert f"{abs(w):.4f}*{v if v >= 0 else f'({v})'}" in terms
     assert "AddmmBackward0" in out
     assert "shape (1, 3)" in out  # x (B, IN)
     assert "shape (1, 2)" in out  # net(x) (B, OUT)
