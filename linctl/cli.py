@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from linctl import __version__
 from linctl import state as state_file
-from linctl.errors import Interrupted, LinctlError, UsageError
+from linctl.errors import LinctlError, UsageError
 
 _command_line: list[str] = []
 

@@ -46,7 +46,8 @@ def read(source: str) -> Table:
         raise UsageError(f"--data {name}: the file is empty; give one sample per line, like 1,0.5,1")
     first = raw.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
     cells = [c.strip() for c in first.split(",")]
-    has_header = not all(_is_number(c) for c in cells if c)
+    # a header has no numbers at all; a first line with some is data (and a bad value there is an error)
+    has_header = not any(_is_number(c) for c in cells if c)
     header = cells if has_header else None
     values = _fast(raw, has_header)
     if values is None:

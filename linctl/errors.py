@@ -12,8 +12,3 @@ class UsageError(LinctlError):
 
     exit_code = 2
 
-
-class Interrupted(LinctlError):
-    """The user pressed Ctrl-C; completed work is saved, exit 130."""
-
-    exit_code = 130

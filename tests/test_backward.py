@@ -1,0 +1,261 @@
+"""Issue 3: `linctl backward` against the same forward/loss/backward done in plain torch here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from conftest import run, run_json
+
+BACKWARD_KEYS = {
+    "x", "t", "output", "loss", "weight_grad", "bias_grad", "weight_grad_before", "bias_grad_before",
+    "manual_weight_grad", "manual_bias_grad", "max_abs_diff", "match", "weight", "bias",
+}
+
+# IN=3, OUT=2, 3 samples; pre-activations of both signs (none is exactly 0, so relu is unambiguous)
+MIXED = {
+    "W": [[0.5, -0.3, 0.8], [-0.6, 0.2, 0.4]],
+    "b": [0.1, -0.25],
+    "X": [[1.0, 2.0, -1.0], [0.5, -1.5, 2.0], [-1.0, 0.3, 0.7]],
+    "T": [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6]],
+}
+# every pre-activation in (0.3, 0.6): inside (0, 1) whatever the activation, so bce is defined
+IN_RANGE = {
+    "W": [[0.1, 0.2, 0.05], [0.15, -0.1, 0.2]],
+    "b": [0.2, 0.3],
+    "X": [[1.0, 0.5, 0.2], [0.3, 1.0, 0.6], [0.5, 0.2, 1.0]],
+    "T": [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6]],
+}
+
+ACTIVATIONS = {
+    "none": lambda y: y,
+    "sigmoid": torch.nn.Sigmoid(),
+    "relu": torch.nn.ReLU(),
+    "tanh": torch.nn.Tanh(),
+}
+LOSSES = {
+    "mse": torch.nn.MSELoss(),
+    "l1": torch.nn.L1Loss(),
+    "bce": torch.nn.BCELoss(),
+    "diff": lambda o, t: (t - o).mean(),
+}
+
+
+def f32(value) -> torch.Tensor:
+    return torch.tensor(value, dtype=torch.float32)
+
+
+def rows(values) -> str:
+    return ";".join(",".join(repr(float(v)) for v in row) for row in values)
+
+
+def vec(values) -> str:
+    return ",".join(repr(float(v)) for v in values)
+
+
+def build(state, data, activation="none"):
+    out = run("inspect", str(len(data["W"][0])), str(len(data["W"])), f"--weight={rows(data['W'])}",
+              f"--bias={vec(data['b'])}", "--activation", activation, state=state)
+    assert out.exit_code == 0, out.stderr
+
+
+def torch_net(data) -> torch.nn.Linear:
+    net = torch.nn.Linear(len(data["W"][0]), len(data["W"]))
+    with torch.no_grad():
+        net.weight.copy_(f32(data["W"]))
+        net.bias.copy_(f32(data["b"]))
+    return net
+
+
+def torch_backward(net, X, T, loss, activation):
+    o = ACTIVATIONS[activation](net(f32(X)))
+    value = LOSSES[loss](o, f32(T))
+    value.backward()
+    return o.detach(), value.item()
+
+
+def backward_args(data, loss, *extra):
+    return ("backward", f"--x={rows(data['X'])}", f"--t={rows(data['T'])}", "--loss", loss, *extra)
+
+
+@pytest.mark.parametrize("activation", ["none", "sigmoid", "relu", "tanh"])
+@pytest.mark.parametrize("loss", ["mse", "l1", "bce", "diff"])
+def test_backward_matches_plain_torch(state, loss, activation):
+    data = IN_RANGE if loss == "bce" and activation != "sigmoid" else MIXED
+    build(state, data, activation)
+    out = run_json(*backward_args(data, loss), state=state)
+
+    net = torch_net(data)
+    assert net.weight.grad is None
+    o, value = torch_backward(net, data["X"], data["T"], loss, activation)
+
+    assert BACKWARD_KEYS <= set(out)
+    assert_close(f32(out["x"]), f32(data["X"]))
+    assert_close(f32(out["t"]), f32(data["T"]))
+    assert_close(f32(out["output"]), o)
+    assert out["loss"] == pytest.approx(value, rel=1e-5, abs=1e-6)
+    assert out["weight_grad_before"] is None and out["bias_grad_before"] is None
+    assert_close(f32(out["weight_grad"]), net.weight.grad)
+    assert_close(f32(out["bias_grad"]), net.bias.grad)
+    # the chain rule by hand, checked against torch's autograd done here
+    assert_close(f32(out["manual_weight_grad"]), net.weight.grad)
+    assert_close(f32(out["manual_bias_grad"]), net.bias.grad)
+    assert out["match"] is True
+    assert 0 <= out["max_abs_diff"] < 1e-5
+    # backward never moves the weights
+    assert_close(f32(out["weight"]), f32(data["W"]), rtol=0, atol=0)
+    assert_close(f32(out["bias"]), f32(data["b"]), rtol=0, atol=0)
+
+
+def test_grads_are_none_before_backward(state):
+    build(state, MIXED)
+    shown = run_json("inspect", state=state)
+    assert shown["weight_grad"] is None and shown["bias_grad"] is None
+    on_disk = torch.load(state, weights_only=True)
+    assert on_disk["grads"]["0.weight"] is None and on_disk["grads"]["0.bias"] is None
+
+
+def test_backward_twice_accumulates(state):
+    build(state, MIXED, "sigmoid")
+    first = run_json(*backward_args(MIXED, "mse"), state=state)
+    second = run_json(*backward_args(MIXED, "mse"), state=state)
+
+    net = torch_net(MIXED)
+    torch_backward(net, MIXED["X"], MIXED["T"], "mse", "sigmoid")
+    single_w, single_b = net.weight.grad.clone(), net.bias.grad.clone()
+    torch_backward(net, MIXED["X"], MIXED["T"], "mse", "sigmoid")  # no zero_grad: adds up
+
+    assert_close(f32(first["weight_grad"]), single_w)
+    assert_close(f32(second["weight_grad_before"]), f32(first["weight_grad"]), rtol=0, atol=0)
+    assert_close(f32(second["bias_grad_before"]), f32(first["bias_grad"]), rtol=0, atol=0)
+    assert_close(f32(second["weight_grad"]), 2 * single_w)
+    assert_close(f32(second["bias_grad"]), 2 * single_b)
+    assert_close(f32(second["weight_grad"]), net.weight.grad)
+    assert_close(f32(second["bias_grad"]), net.bias.grad)
+    # the hand check is about this backward alone, and still agrees
+    assert_close(f32(second["manual_weight_grad"]), single_w)
+    assert second["match"] is True
+    assert_close(f32(second["weight"]), f32(MIXED["W"]), rtol=0, atol=0)
+
+
+def test_backward_accumulates_different_batches(state):
+    build(state, MIXED, "tanh")
+    other_x = [[0.2, -0.4, 1.5]]
+    other_t = [[0.3, -0.2]]
+    run_json(*backward_args(MIXED, "l1"), state=state)
+    out = run_json("backward", f"--x={rows(other_x)}", f"--t={rows(other_t)}", "--loss", "l1", state=state)
+
+    net = torch_net(MIXED)
+    torch_backward(net, MIXED["X"], MIXED["T"], "l1", "tanh")
+    before_w = net.weight.grad.clone()
+    torch_backward(net, other_x, other_t, "l1", "tanh")
+    assert_close(f32(out["weight_grad_before"]), before_w)
+    assert_close(f32(out["weight_grad"]), net.weight.grad)
+    assert_close(f32(out["bias_grad"]), net.bias.grad)
+
+
+def test_view_says_gradients_accumulate(state):
+    build(state, MIXED)
+    first = run(*backward_args(MIXED, "mse"), state=state)
+    assert first.exit_code == 0, first.stderr
+    assert "None" in first.stdout  # .grad before the first backward
+    assert "did not change" in first.stdout
+    second = run(*backward_args(MIXED, "mse"), state=state)
+    assert second.exit_code == 0, second.stderr
+    text = " ".join(second.stdout.split())
+    assert "accumulate" in text.lower()
+    assert "before" in text and "added" in text
+    assert "zero-grad" in text
+    assert "did not change" in text
+
+
+def test_weights_unchanged_on_disk_and_grads_saved(state):
+    build(state, MIXED, "relu")
+    before = torch.load(state, weights_only=True)
+    run_json(*backward_args(MIXED, "mse"), state=state)
+    after = torch.load(state, weights_only=True)
+
+    net = torch_net(MIXED)
+    torch_backward(net, MIXED["X"], MIXED["T"], "mse", "relu")
+    assert torch.equal(after["params"]["0.weight"], before["params"]["0.weight"])
+    assert torch.equal(after["params"]["0.bias"], before["params"]["0.bias"])
+    assert_close(after["grads"]["0.weight"], net.weight.grad)
+    assert_close(after["grads"]["0.bias"], net.bias.grad)
+    assert after["step"] == 0
+    shown = run_json("inspect", state=state)
+    assert_close(f32(shown["weight_grad"]), net.weight.grad)
+    assert_close(f32(shown["bias_grad"]), net.bias.grad)
+
+
+def test_bce_without_sigmoid_out_of_range_is_exit_2(state):
+    build(state, MIXED, "none")  # outputs like -0.8 and 2.4
+    out = run(*backward_args(MIXED, "bce"), "--json", state=state)
+    assert out.exit_code == 2
+    assert out.stdout == ""
+    message = out.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert "bce" in message and "(0, 1)" in message
+    assert "sigmoid" in message  # says how to fix it
+    # nothing was stored
+    assert torch.load(state, weights_only=True)["grads"]["0.weight"] is None
+
+
+def test_bce_with_sigmoid_override_works(state):
+    build(state, MIXED, "none")
+    out = run_json(*backward_args(MIXED, "bce", "--activation", "sigmoid"), state=state)
+    net = torch_net(MIXED)
+    _, value = torch_backward(net, MIXED["X"], MIXED["T"], "bce", "sigmoid")
+    assert out["loss"] == pytest.approx(value, rel=1e-5)
+    assert_close(f32(out["weight_grad"]), net.weight.grad)
+
+
+def test_activation_override_is_for_one_run_only(state):
+    build(state, MIXED, "sigmoid")
+    once = run_json(*backward_args(MIXED, "mse", "--activation", "tanh"), state=state)
+    tanh_net = torch_net(MIXED)
+    torch_backward(tanh_net, MIXED["X"], MIXED["T"], "mse", "tanh")
+    assert_close(f32(once["weight_grad"]), tanh_net.weight.grad)
+    assert_close(f32(once["bias_grad"]), tanh_net.bias.grad)
+
+    assert run_json("inspect", state=state)["activation"] == "sigmoid"
+    assert torch.load(state, weights_only=True)["layers"][0]["activation"] == "sigmoid"
+
+    assert run("zero-grad", state=state).exit_code == 0
+    again = run_json(*backward_args(MIXED, "mse"), state=state)
+    sigmoid_net = torch_net(MIXED)
+    o, _ = torch_backward(sigmoid_net, MIXED["X"], MIXED["T"], "mse", "sigmoid")
+    assert_close(f32(again["output"]), o)
+    assert_close(f32(again["weight_grad"]), sigmoid_net.weight.grad)
+    assert again["weight_grad_before"] is None
+
+
+def test_single_sample_out_1(state):
+    data = {"W": [[0.25, -0.75]], "b": [0.5], "X": [[2.0, 1.0]], "T": [[1.0]]}
+    build(state, data, "none")
+    out = run_json("backward", "--x", "2,1", "--t", "1", "--loss", "mse", state=state)
+    net = torch_net(data)
+    _, value = torch_backward(net, data["X"], data["T"], "mse", "none")
+    assert out["loss"] == pytest.approx(value)
+    assert_close(f32(out["weight_grad"]), net.weight.grad)
+    assert_close(f32(out["bias_grad"]), net.bias.grad)
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (("--x", "1,2,3"), "--t"),  # no targets
+        (("--x", "1,2,3", "--t", "1,2,3"), "--t"),  # OUT=2, three target values
+        (("--x", "1,2", "--t", "1,2"), "--x"),  # IN=3, two inputs
+        (("--x", "1,2,3;4,5,6", "--t", "1,2"), "--t"),  # one target row for two samples
+        (("--x", "1,2,3", "--t", "1,2", "--loss", "huber"), "--loss"),
+        (("--x", "1,2,3", "--t", "1,2", "--activation", "gelu"), "--activation"),
+    ],
+)
+def test_backward_bad_input_is_exit_2(state, args, option):
+    build(state, MIXED)
+    out = run("backward", *args, state=state)
+    assert out.exit_code == 2
+    assert option in out.stderr
+    assert "Traceback" not in out.stderr
+    assert torch.load(state, weights_only=True)["grads"]["0.weight"] is None

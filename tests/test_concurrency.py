@@ -1,0 +1,70 @@
+"""Several linctl processes changing one state file at once lose nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from conftest import run
+
+PROCESSES = 8
+
+
+def test_eight_train_steps_at_once_equal_eight_in_a_row(state):
+    result = run("inspect", "2", "2", "--weight", "0.5,-0.25;0.1,0.3", "--bias", "0.1,-0.2", state=state)
+    assert result.exit_code == 0, result.stderr
+
+    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LINCTL_DEBUG": ""}
+    argv = [sys.executable, "-m", "linctl", "train-step", "--x", "1,-2", "--t", "0.5,1.5", "--lr", "0.05", "--json",
+            "--state", str(state)]
+    # all started before any is waited for
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(PROCESSES)]
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=180))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, (stdout, stderr) in zip(procs, outputs):
+        assert proc.returncode == 0, stderr
+        assert "Traceback" not in stderr
+
+    # the same 8 steps in a row, in plain torch
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[0.5, -0.25], [0.1, 0.3]]))
+        net.bias.copy_(torch.tensor([0.1, -0.2]))
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    x, t = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.5, 1.5]])
+    for _ in range(PROCESSES):
+        opt.zero_grad()
+        F.mse_loss(net(x), t).backward()
+        opt.step()
+
+    saved = torch.load(state, weights_only=True)
+    assert saved["step"] == PROCESSES
+    torch.testing.assert_close(saved["params"]["0.weight"], net.weight.detach())
+    torch.testing.assert_close(saved["params"]["0.bias"], net.bias.detach())
+
+    # each process saw its own step number: none read a state another one was about to replace
+    steps = sorted(json.loads(stdout)["step"] for stdout, _ in outputs)
+    assert steps == list(range(1, PROCESSES + 1))
+
+    # and the history holds every one of them, in one unbroken line
+    lines = (Path(str(state) + ".history") / "index.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [e["id"] for e in entries] == list(range(1, PROCESSES + 2))
+    assert [e["step"] for e in entries] == list(range(0, PROCESSES + 1))
+    assert [e["parent"] for e in entries[1:]] == list(range(1, PROCESSES + 1))
+    # no temp files left behind
+    assert not list(state.parent.glob(".*.tmp"))

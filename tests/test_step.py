@@ -1,0 +1,403 @@
+"""Issue 3: `linctl step` and `zero-grad` against torch.optim run in a plain loop here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from conftest import run, run_json
+
+STEP_KEYS = {"weight_before", "bias_before", "weight", "bias", "weight_grad", "bias_grad", "lr", "optimizer", "step"}
+
+# IN=3, OUT=2, 4 samples
+W = [[0.5, -0.3, 0.8], [-0.6, 0.2, 0.4]]
+B = [0.1, -0.25]
+X = [[1.0, 2.0, -1.0], [0.5, -1.5, 2.0], [-1.0, 0.3, 0.7], [0.2, 0.2, 0.2]]
+T = [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6], [1.0, -1.0]]
+
+
+def f32(value) -> torch.Tensor:
+    return torch.tensor(value, dtype=torch.float32)
+
+
+def rows(values) -> str:
+    return ";".join(",".join(repr(float(v)) for v in row) for row in values)
+
+
+def vec(values) -> str:
+    return ",".join(repr(float(v)) for v in values)
+
+
+def build(state, weight=W, bias=B, activation="none"):
+    out = run("inspect", str(len(weight[0])), str(len(weight)), f"--weight={rows(weight)}", f"--bias={vec(bias)}",
+              "--activation", activation, state=state)
+    assert out.exit_code == 0, out.stderr
+
+
+def torch_net(weight=W, bias=B) -> torch.nn.Linear:
+    net = torch.nn.Linear(len(weight[0]), len(weight))
+    with torch.no_grad():
+        net.weight.copy_(f32(weight))
+        net.bias.copy_(f32(bias))
+    return net
+
+
+def torch_backward(net, x=X, t=T):
+    loss = torch.nn.functional.mse_loss(net(f32(x)), f32(t))
+    loss.backward()
+    return loss.item()
+
+
+def backward(state, x=X, t=T):
+    return run_json("backward", f"--x={rows(x)}", f"--t={rows(t)}", state=state)
+
+
+def on_disk(state) -> dict:
+    return torch.load(state, weights_only=True)
+
+
+# --------------------------------------------------------------------------
+# plain SGD
+
+
+def test_plain_sgd_is_w_minus_lr_grad(state):
+    build(state)
+    backward(state)
+    out = run_json("step", "--lr", "0.1", state=state)
+
+    net = torch_net()
+    torch_backward(net)
+    grad_w, grad_b = net.weight.grad.clone(), net.bias.grad.clone()
+    hand_w = f32(W) - 0.1 * grad_w
+    hand_b = f32(B) - 0.1 * grad_b
+
+    assert STEP_KEYS <= set(out)
+    assert out["optimizer"] == "sgd"
+    assert out["lr"] == pytest.approx(0.1)
+    assert out["step"] == 1
+    assert_close(f32(out["weight_before"]), f32(W), rtol=0, atol=0)
+    assert_close(f32(out["bias_before"]), f32(B), rtol=0, atol=0)
+    assert_close(f32(out["weight_grad"]), grad_w)
+    assert_close(f32(out["bias_grad"]), grad_b)
+    assert_close(f32(out["weight"]), hand_w)
+    assert_close(f32(out["bias"]), hand_b)
+    # and the same as torch's own SGD
+    torch.optim.SGD(net.parameters(), lr=0.1).step()
+    assert_close(f32(out["weight"]), net.weight.detach())
+    assert_close(f32(out["bias"]), net.bias.detach())
+    saved = on_disk(state)
+    assert_close(saved["params"]["0.weight"], hand_w)
+    assert_close(saved["params"]["0.bias"], hand_b)
+    assert saved["step"] == 1
+
+
+def test_step_keeps_the_gradients(state):
+    build(state)
+    back = backward(state)
+    out = run_json("step", "--lr", "0.1", state=state)
+    assert_close(f32(out["weight_grad"]), f32(back["weight_grad"]), rtol=0, atol=0)
+    shown = run_json("inspect", state=state)
+    assert_close(f32(shown["weight_grad"]), f32(back["weight_grad"]), rtol=0, atol=0)
+    assert_close(f32(shown["bias_grad"]), f32(back["bias_grad"]), rtol=0, atol=0)
+    grads = on_disk(state)["grads"]
+    net = torch_net()
+    torch_backward(net)
+    assert_close(grads["0.weight"], net.weight.grad)
+    assert_close(grads["0.bias"], net.bias.grad)
+
+
+def test_step_view_says_gradients_kept_and_checks_by_hand(state):
+    build(state)
+    backward(state)
+    out = run("step", "--lr", "0.1", state=state)
+    assert out.exit_code == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "kept" in text
+    assert "W - lr·grad" in text
+    assert "match" in text and "MISMATCH" not in text
+    assert "weight before" in text and "weight after" in text
+
+
+@pytest.mark.parametrize("setup", ["fresh", "after_zero_grad"])
+def test_step_without_gradients_is_exit_1_with_hint(state, setup):
+    build(state)
+    if setup == "after_zero_grad":
+        backward(state)
+        assert run("zero-grad", state=state).exit_code == 0
+    before = on_disk(state)
+    out = run("step", "--lr", "0.1", "--json", state=state)
+    assert out.exit_code == 1
+    assert out.stdout == ""
+    message = out.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert "gradient" in message and "backward" in message
+    after = on_disk(state)
+    assert torch.equal(after["params"]["0.weight"], before["params"]["0.weight"])
+    assert after["step"] == before["step"]
+
+
+# --------------------------------------------------------------------------
+# N separate invocations == N iterations of one loop
+
+CONFIGS = [
+    ("sgd", ["--momentum", "0.9"], {"momentum": 0.9}),
+    ("sgd", ["--momentum", "0.9", "--nesterov"], {"momentum": 0.9, "nesterov": True}),
+    ("sgd", ["--weight-decay", "0.1"], {"weight_decay": 0.1}),
+    ("sgd", ["--momentum", "0.8", "--dampening", "0.3", "--weight-decay", "0.05"],
+     {"momentum": 0.8, "dampening": 0.3, "weight_decay": 0.05}),
+    ("adam", [], {}),
+    ("adam", ["--betas", "0.8,0.99", "--eps", "1e-6", "--weight-decay", "0.1", "--amsgrad"],
+     {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1, "amsgrad": True}),
+    ("adamw", [], {}),
+    ("adamw", ["--weight-decay", "0.2", "--betas", "0.85,0.995"], {"weight_decay": 0.2, "betas": (0.85, 0.995)}),
+    ("rmsprop", [], {}),
+    ("rmsprop", ["--alpha", "0.9", "--momentum", "0.5", "--centered"], {"alpha": 0.9, "momentum": 0.5, "centered": True}),
+]
+TORCH_CLASSES = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+                 "rmsprop": torch.optim.RMSprop}
+
+
+@pytest.mark.parametrize("repeat_options", [True, False], ids=["options-every-time", "options-once"])
+@pytest.mark.parametrize("name, args, kwargs", CONFIGS, ids=[f"{c[0]}{i}" for i, c in enumerate(CONFIGS)])
+def test_n_steps_equal_a_torch_loop(state, name, args, kwargs, repeat_options):
+    lr = 0.05
+    n = 4
+    build(state)
+    net = torch_net()
+    opt = TORCH_CLASSES[name](net.parameters(), lr=lr, **kwargs)
+    for i in range(n):
+        if i > 0:
+            assert run("zero-grad", state=state).exit_code == 0
+        backward(state)
+        options = ["--optimizer", name, "--lr", str(lr), *args] if (i == 0 or repeat_options) else []
+        out = run_json("step", *options, state=state)
+
+        opt.zero_grad()
+        torch_backward(net)
+        opt.step()
+
+        assert out["optimizer"] == name
+        assert out["lr"] == pytest.approx(lr)
+        assert out["step"] == i + 1
+        assert_close(f32(out["weight_grad"]), net.weight.grad)
+        assert_close(f32(out["weight"]), net.weight.detach(), msg=f"weight after step {i + 1}")
+        assert_close(f32(out["bias"]), net.bias.detach(), msg=f"bias after step {i + 1}")
+    saved = on_disk(state)
+    assert_close(saved["params"]["0.weight"], net.weight.detach())
+    assert_close(saved["params"]["0.bias"], net.bias.detach())
+    assert saved["step"] == n
+
+
+def test_steps_on_accumulating_gradients_equal_a_loop_without_zero_grad(state):
+    build(state)
+    net = torch_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.02, momentum=0.9)
+    for _ in range(3):
+        backward(state)
+        out = run_json("step", "--lr", "0.02", "--momentum", "0.9", state=state)
+        torch_backward(net)  # no zero_grad: the gradients add up
+        opt.step()
+        assert_close(f32(out["weight_grad"]), net.weight.grad)
+        assert_close(f32(out["weight"]), net.weight.detach())
+        assert_close(f32(out["bias"]), net.bias.detach())
+
+
+def test_optimizer_and_lr_persist_between_invocations(state):
+    build(state)
+    backward(state)
+    run_json("step", "--optimizer", "adam", "--lr", "0.01", "--betas", "0.5,0.9", state=state)
+    backward(state)
+    out = run_json("step", state=state)
+    assert out["optimizer"] == "adam"
+    assert out["lr"] == pytest.approx(0.01)
+    assert out["settings"]["betas"] == pytest.approx([0.5, 0.9])
+    saved = on_disk(state)["optimizer"]
+    assert saved["name"] == "adam"
+    assert saved["settings"]["lr"] == pytest.approx(0.01)
+
+
+def test_changing_the_optimizer_resets_its_state(state):
+    build(state)
+    net = torch_net()
+    sgd = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(2):
+        run("zero-grad", state=state)
+        backward(state)
+        run_json("step", "--lr", "0.05", "--momentum", "0.9", state=state)
+        sgd.zero_grad()
+        torch_backward(net)
+        sgd.step()
+
+    adam = torch.optim.Adam(net.parameters(), lr=0.01)  # a fresh optimizer: no momentum buffer, no moments
+    for i in range(2):
+        run("zero-grad", state=state)
+        backward(state)
+        args = ["--optimizer", "adam", "--lr", "0.01"] if i == 0 else []
+        out = run("step", *args, "--json", state=state)
+        assert out.exit_code == 0, out.stderr
+        adam.zero_grad()
+        torch_backward(net)
+        adam.step()
+        result = out.json()
+        assert result["optimizer"] == "adam"
+        assert_close(f32(result["weight"]), net.weight.detach())
+        assert_close(f32(result["bias"]), net.bias.detach())
+        if i == 0:
+            note = out.stderr.lower()
+            assert "sgd" in note and "adam" in note and "reset" in note
+        else:
+            assert "reset" not in out.stderr.lower()
+    state_dict = on_disk(state)["optimizer"]["state"]
+    assert set(state_dict["state"][0]) >= {"exp_avg", "exp_avg_sq", "step"}
+    assert float(state_dict["state"][0]["step"]) == 2
+
+
+def test_changing_a_setting_keeps_the_state(state):
+    build(state)
+    net = torch_net()
+    sgd = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    for i in range(3):
+        lr = 0.1 if i < 2 else 0.02
+        run("zero-grad", state=state)
+        backward(state)
+        out = run("step", "--lr", str(lr), "--momentum", "0.9", "--json", state=state)
+        assert out.exit_code == 0, out.stderr
+        for group in sgd.param_groups:
+            group["lr"] = lr
+        sgd.zero_grad()
+        torch_backward(net)
+        sgd.step()  # the momentum buffer carries on
+        result = out.json()
+        assert result["lr"] == pytest.approx(lr)
+        assert_close(f32(result["weight"]), net.weight.detach())
+        assert_close(f32(result["bias"]), net.bias.detach())
+        if i == 2:
+            assert "--lr" in out.stderr and "0.1" in out.stderr and "0.02" in out.stderr
+            assert "reset" not in out.stderr.lower()
+        else:
+            assert "changed" not in out.stderr
+
+
+# --------------------------------------------------------------------------
+# bad settings
+
+BAD = [
+    (["--lr=-0.1"], "--lr", True),
+    (["--lr", "0.1", "--momentum", "1"], "--momentum", True),
+    (["--lr", "0.1", "--momentum", "1.5"], "--momentum", True),
+    (["--lr", "0.1", "--momentum=-0.1"], "--momentum", True),
+    (["--optimizer", "adam", "--lr", "0.1", "--betas", "1.0,0.999"], "--betas", True),
+    (["--optimizer", "adam", "--lr", "0.1", "--betas", "0.9,1"], "--betas", True),
+    (["--optimizer", "adamw", "--lr", "0.1", "--betas=0.9,-0.1"], "--betas", True),
+    (["--optimizer", "adam", "--lr", "0.1", "--betas", "0.9"], "--betas", False),
+    (["--lr", "0.1", "--nesterov"], "--nesterov", False),
+    (["--lr", "0.1", "--momentum", "0.9", "--dampening", "0.5", "--nesterov"], "--nesterov", False),
+    (["--lr", "0.1", "--weight-decay=-0.01"], "--weight-decay", True),
+    (["--optimizer", "adam", "--lr", "0.1", "--eps=-1e-8"], "--eps", True),
+    (["--optimizer", "rmsprop", "--lr", "0.1", "--eps=-1"], "--eps", True),
+    (["--optimizer", "rmsprop", "--lr", "0.1", "--alpha", "1.5"], "--alpha", True),
+    (["--lr", "0.1", "--betas", "0.9,0.999"], "--betas", False),  # sgd has no betas
+    (["--optimizer", "adam", "--lr", "0.1", "--momentum", "0.9"], "--momentum", False),
+    (["--optimizer", "adam", "--lr", "0.1", "--nesterov"], "--nesterov", False),
+    (["--optimizer", "rmsprop", "--lr", "0.1", "--amsgrad"], "--amsgrad", False),
+    (["--optimizer", "lbfgs", "--lr", "0.1"], "--optimizer", False),
+    ([], "--lr", False),  # no learning rate the very first time
+    (["--momentum", "0.9"], "--lr", False),
+]
+
+
+@pytest.mark.parametrize("command", ["step", "train-step"])
+@pytest.mark.parametrize("args, option, torch_wording", BAD, ids=[" ".join(b[0]) or "no-lr" for b in BAD])
+def test_bad_settings_are_exit_2(state, command, args, option, torch_wording):
+    build(state)
+    backward(state)
+    before = on_disk(state)
+    out = run(command, *args, "--json", state=state)
+    assert out.exit_code == 2, (out.stdout, out.stderr)
+    assert out.stdout == ""
+    message = out.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert option in message
+    if torch_wording:
+        assert "Invalid" in message
+    after = on_disk(state)
+    assert torch.equal(after["params"]["0.weight"], before["params"]["0.weight"])
+    assert after["step"] == 0
+    assert after["optimizer"]["name"] is None
+
+
+def test_bad_setting_after_a_good_one_keeps_the_stored_optimizer(state):
+    build(state)
+    backward(state)
+    run_json("step", "--lr", "0.1", "--momentum", "0.9", state=state)
+    stored = on_disk(state)
+    out = run("step", "--momentum", "1.0", state=state)
+    assert out.exit_code == 2
+    assert "--momentum" in out.stderr
+    after = on_disk(state)
+    assert after["optimizer"]["settings"]["momentum"] == pytest.approx(0.9)
+    assert torch.equal(after["params"]["0.weight"], stored["params"]["0.weight"])
+    assert after["step"] == 1
+
+
+# --------------------------------------------------------------------------
+# zero-grad
+
+
+def test_zero_grad_sets_grads_to_none(state):
+    build(state)
+    back = backward(state)
+    out = run_json("zero-grad", state=state)
+    assert out["weight_grad"] is None and out["bias_grad"] is None
+    assert_close(f32(out["weight_grad_before"]), f32(back["weight_grad"]), rtol=0, atol=0)
+    shown = run_json("inspect", state=state)
+    assert shown["weight_grad"] is None and shown["bias_grad"] is None
+    grads = on_disk(state)["grads"]
+    assert grads["0.weight"] is None and grads["0.bias"] is None
+    # the next backward starts from None, as after optimizer.zero_grad()
+    again = backward(state)
+    assert again["weight_grad_before"] is None
+    net = torch_net()
+    torch_backward(net)
+    assert_close(f32(again["weight_grad"]), net.weight.grad)
+
+
+# --------------------------------------------------------------------------
+# the tutorial, number for number
+
+
+def test_classic_tutorial_reproduced(state):
+    weight, bias = [[0.3643, -0.3121]], [-0.1371]
+    built = run("inspect", "2", "1", f"--weight={rows(weight)}", f"--bias={vec(bias)}", "--activation", "sigmoid",
+                state=state)
+    assert built.exit_code == 0, built.stderr
+    shown = run_json("inspect", state=state)
+    back = run_json("backward", "--x", "1,1", "--t", "1", "--loss", "diff", state=state)
+    stepped = run_json("step", "--lr", "0.05", state=state)
+
+    # the tutorial, in plain torch
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor(weight))
+        net.bias.copy_(torch.tensor(bias))
+    x = torch.tensor([[1.0, 1.0]])
+    assert net.weight.grad is None and net.bias.grad is None
+    assert shown["weight_grad"] is None and shown["bias_grad"] is None
+    o = torch.nn.Sigmoid()(net(x))
+    t = torch.tensor([[1.0]])
+    loss = t - o
+    loss.backward()
+    weight_after_backward = net.weight.detach().clone()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    optimizer.step()
+
+    assert_close(f32(back["output"]), o.detach())
+    assert back["loss"] == pytest.approx(loss.item(), rel=1e-6)
+    assert_close(f32(back["weight_grad"]), net.weight.grad)
+    assert_close(f32(back["bias_grad"]), net.bias.grad)
+    assert_close(f32(back["weight"]), weight_after_backward, rtol=0, atol=0)
+    assert back["match"] is True
+    assert_close(f32(stepped["weight"]), net.weight.detach())
+    assert_close(f32(stepped["bias"]), net.bias.detach())
+    assert_close(on_disk(state)["params"]["0.weight"], net.weight.detach())

@@ -1,0 +1,256 @@
+"""Issue 3: `linctl train-step` against the same loop written in plain torch here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from conftest import run, run_json, run_process
+
+TRAIN_STEP_KEYS = {
+    "x", "t", "output", "loss", "weight_before", "bias_before", "weight_grad", "bias_grad", "weight", "bias",
+    "lr", "optimizer", "step",
+}
+
+# IN=3, OUT=2, 4 samples
+W = [[0.5, -0.3, 0.8], [-0.6, 0.2, 0.4]]
+B = [0.1, -0.25]
+X = [[1.0, 2.0, -1.0], [0.5, -1.5, 2.0], [-1.0, 0.3, 0.7], [0.2, 0.2, 0.2]]
+T = [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6], [1.0, -1.0]]
+
+
+def f32(value) -> torch.Tensor:
+    return torch.tensor(value, dtype=torch.float32)
+
+
+def rows(values) -> str:
+    return ";".join(",".join(repr(float(v)) for v in row) for row in values)
+
+
+def vec(values) -> str:
+    return ",".join(repr(float(v)) for v in values)
+
+
+def inspect_args(weight=W, bias=B, activation="none"):
+    return ("inspect", str(len(weight[0])), str(len(weight)), f"--weight={rows(weight)}", f"--bias={vec(bias)}",
+            "--activation", activation)
+
+
+def build(state, weight=W, bias=B, activation="none"):
+    out = run(*inspect_args(weight, bias, activation), state=state)
+    assert out.exit_code == 0, out.stderr
+
+
+def torch_net(weight=W, bias=B) -> torch.nn.Linear:
+    net = torch.nn.Linear(len(weight[0]), len(weight))
+    with torch.no_grad():
+        net.weight.copy_(f32(weight))
+        net.bias.copy_(f32(bias))
+    return net
+
+
+def torch_iteration(net, opt, x, t, activation=lambda y: y):
+    """The loop body: zero_grad, forward, loss, backward, step."""
+    opt.zero_grad()
+    o = activation(net(f32(x)))
+    loss = torch.nn.functional.mse_loss(o, f32(t))
+    loss.backward()
+    opt.step()
+    return o.detach(), loss.item()
+
+
+def on_disk(state) -> dict:
+    return torch.load(state, weights_only=True)
+
+
+def test_right_after_inspect_uses_ones(state):
+    assert run("inspect", "2", "1", "--seed", "0", state=state).exit_code == 0
+    out = run("train-step", "--lr", "0.05", "--json", state=state)
+    assert out.exit_code == 0, out.stderr
+    result = out.json()
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(2, 1)
+    weight_before = net.weight.detach().clone()
+    bias_before = net.bias.detach().clone()
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    o, loss = torch_iteration(net, opt, [[1.0, 1.0]], [[1.0]])
+
+    assert TRAIN_STEP_KEYS <= set(result)
+    assert result["x"] == [[1.0, 1.0]]
+    assert result["t"] == [[1.0]]
+    assert "x = 1,1" in out.stderr and "t = 1" in out.stderr
+    assert_close(f32(result["weight_before"]), weight_before, rtol=0, atol=0)
+    assert_close(f32(result["bias_before"]), bias_before, rtol=0, atol=0)
+    assert_close(f32(result["output"]), o)
+    assert result["loss"] == pytest.approx(loss, rel=1e-6)
+    assert_close(f32(result["weight_grad"]), net.weight.grad)
+    assert_close(f32(result["bias_grad"]), net.bias.grad)
+    assert_close(f32(result["weight"]), net.weight.detach())
+    assert_close(f32(result["bias"]), net.bias.detach())
+    assert result["optimizer"] == "sgd"
+    assert result["lr"] == pytest.approx(0.05)
+    assert result["step"] == 1
+
+
+def test_step_count_goes_up_by_one(state):
+    build(state)
+    for expected in (1, 2, 3):
+        out = run_json("train-step", "--lr", "0.01", state=state)
+        assert out["step"] == expected
+        assert on_disk(state)["step"] == expected
+    assert run_json("inspect", state=state)["step"] == 3
+
+
+@pytest.mark.parametrize(
+    "args, make_optimizer",
+    [
+        (["--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9"],
+         lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9)),
+        (["--optimizer", "adam", "--lr", "0.05"], lambda params: torch.optim.Adam(params, lr=0.05)),
+    ],
+    ids=["sgd-momentum", "adam"],
+)
+def test_n_train_steps_equal_an_n_iteration_loop(state, args, make_optimizer):
+    n = 6
+    build(state, activation="tanh")
+    net = torch_net()
+    opt = make_optimizer(net.parameters())
+    losses = []
+    for i in range(n):
+        out = run_json("train-step", f"--x={rows(X)}", f"--t={rows(T)}", *args, state=state)
+        o, loss = torch_iteration(net, opt, X, T, torch.tanh)
+        losses.append(loss)
+        assert out["step"] == i + 1
+        assert out["loss"] == pytest.approx(loss, rel=1e-5)
+        assert_close(f32(out["output"]), o)
+        assert_close(f32(out["weight_grad"]), net.weight.grad)
+        assert_close(f32(out["bias_grad"]), net.bias.grad)
+        assert_close(f32(out["weight"]), net.weight.detach(), msg=f"weight after iteration {i + 1}")
+        assert_close(f32(out["bias"]), net.bias.detach(), msg=f"bias after iteration {i + 1}")
+    assert losses[-1] < losses[0]  # the data really was trained on
+    saved = on_disk(state)
+    assert_close(saved["params"]["0.weight"], net.weight.detach())
+    assert_close(saved["params"]["0.bias"], net.bias.detach())
+    assert saved["step"] == n
+
+
+def test_reuses_the_last_x_and_t(state):
+    build(state)
+    net = torch_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    first = run_json("train-step", f"--x={rows(X)}", f"--t={rows(T)}", "--lr", "0.1", state=state)
+    torch_iteration(net, opt, X, T)
+    assert_close(f32(first["weight"]), net.weight.detach())
+
+    out = run("train-step", "--json", state=state)  # no --x/--t, no --lr: the last ones
+    assert out.exit_code == 0, out.stderr
+    again = out.json()
+    torch_iteration(net, opt, X, T)
+    assert "last" in out.stderr
+    assert_close(f32(again["x"]), f32(X))
+    assert_close(f32(again["t"]), f32(T))
+    assert again["lr"] == pytest.approx(0.1)
+    assert_close(f32(again["weight"]), net.weight.detach())
+    assert_close(f32(again["bias"]), net.bias.detach())
+
+
+def test_uses_the_x_and_t_of_the_last_backward(state):
+    x, t = [[2.0, -1.0, 0.5]], [[0.3, 0.7]]
+    build(state)
+    run_json("backward", f"--x={rows(x)}", f"--t={rows(t)}", state=state)
+    out = run("train-step", "--lr", "0.1", "--json", state=state)
+    assert out.exit_code == 0, out.stderr
+    result = out.json()
+    net = torch_net()
+    torch_iteration(net, torch.optim.SGD(net.parameters(), lr=0.1), x, t)
+    assert_close(f32(result["x"]), f32(x))
+    assert_close(f32(result["t"]), f32(t))
+    # the gradients of that backward were cleared first: this is one clean iteration
+    assert_close(f32(result["weight_grad"]), net.weight.grad)
+    assert_close(f32(result["weight"]), net.weight.detach())
+
+
+def test_zero_grad_after_train_step(state):
+    build(state)
+    step = run_json("train-step", "--x", "1,2,3", "--t", "1,0", "--lr", "0.1", state=state)
+    assert on_disk(state)["grads"]["0.weight"] is not None
+    cleared = run_json("zero-grad", state=state)
+    assert_close(f32(cleared["weight_grad_before"]), f32(step["weight_grad"]), rtol=0, atol=0)
+    assert cleared["weight_grad"] is None and cleared["bias_grad"] is None
+    shown = run_json("inspect", state=state)
+    assert shown["weight_grad"] is None and shown["bias_grad"] is None
+    grads = on_disk(state)["grads"]
+    assert grads["0.weight"] is None and grads["0.bias"] is None
+    # weights stay as train-step left them
+    assert_close(f32(shown["weight"]), f32(step["weight"]), rtol=0, atol=0)
+
+
+def test_view_tells_the_story_in_order(state):
+    build(state, activation="sigmoid")
+    out = run("train-step", f"--x={rows(X)}", f"--t={rows(T)}", "--lr", "0.1", state=state)
+    assert out.exit_code == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    phrases = [
+        "1. weights",
+        "zero_grad()",
+        "weight.grad = None",
+        "output o = sigmoid(net(x))",
+        "target t",
+        "loss = mse",
+        "loss.backward()",
+        "weight.grad",
+        "weights are unchanged",
+        "optimizer.step()",
+        "weight after",
+        "step count: 1",
+    ]
+    positions = []
+    start = 0
+    for phrase in phrases:
+        found = text.find(phrase, start)
+        assert found >= 0, f"{phrase!r} missing after position {start} in:\n{text}"
+        positions.append(found)
+        start = found + len(phrase)
+    assert positions == sorted(positions)
+
+
+def test_bce_without_sigmoid_out_of_range_is_exit_2(state):
+    build(state)  # outputs outside (0, 1)
+    out = run("train-step", f"--x={rows(X)}", "--t=0,1;1,0;0,1;1,1", "--loss", "bce", "--lr", "0.1", state=state)
+    assert out.exit_code == 2
+    assert "bce" in out.stderr and "Traceback" not in out.stderr
+    assert on_disk(state)["step"] == 0
+
+
+def test_round_trip_through_real_processes(tmp_path):
+    state = tmp_path / "net.pt"
+    weight, bias = [[0.4, -0.2], [0.1, 0.3]], [0.05, -0.1]
+    x, t = [[1.0, 0.5], [-0.5, 2.0]], [[1.0, 0.0], [0.0, 1.0]]
+    built = run_process("inspect", "2", "2", f"--weight={rows(weight)}", f"--bias={vec(bias)}", state=state)
+    assert built.exit_code == 0, built.stderr
+    back = run_process("backward", f"--x={rows(x)}", f"--t={rows(t)}", "--json", state=state)
+    assert back.exit_code == 0, back.stderr
+    step = run_process("step", "--optimizer", "adam", "--lr", "0.1", "--json", state=state)
+    assert step.exit_code == 0, step.stderr
+    again = run_process("train-step", "--json", state=state)  # last x/t, stored adam and lr
+    assert again.exit_code == 0, again.stderr
+
+    net = torch_net(weight, bias)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    o = net(f32(x))
+    torch.nn.functional.mse_loss(o, f32(t)).backward()
+    assert_close(f32(back.json()["weight_grad"]), net.weight.grad)
+    opt.step()
+    assert_close(f32(step.json()["weight"]), net.weight.detach())
+    torch_iteration(net, opt, x, t)
+
+    result = again.json()
+    assert result["optimizer"] == "adam" and result["step"] == 2
+    assert "last" in again.stderr
+    assert_close(f32(result["weight"]), net.weight.detach())
+    assert_close(f32(result["bias"]), net.bias.detach())
+    saved = on_disk(state)
+    assert_close(saved["params"]["0.weight"], net.weight.detach())
+    assert float(saved["optimizer"]["state"]["state"][0]["step"]) == 2
