@@ -53,6 +53,8 @@ def read(source: str) -> Table:
     if values is None:
         values = _scan(raw, has_header, name)
     if values.shape[0] == 0:
+        if any(sep in first for sep in ";\t"):
+            raise UsageError(f"--data {name} line 1: no commas; linctl reads comma-separated values, like 1,0.5,1")
         raise UsageError(f"--data {name}: a header but no samples; add one sample per line below it")
     return Table(values=values, header=header, source=name)
 
