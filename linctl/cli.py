@@ -46,8 +46,6 @@ class Group(TyperGroup):
 
 def run_guarded(call: Callable[[], Any]) -> int:
     """Run a command; map every outcome to an exit code and at most one line."""
-    from linctl.render import note
-
     debug = os.environ.get("LINCTL_DEBUG") == "1"
     try:
         result = call()
@@ -78,6 +76,11 @@ def run_guarded(call: Callable[[], Any]) -> int:
             return 130
         note(f"linctl: internal error: {type(exc).__name__}: {exc}; rerun with LINCTL_DEBUG=1 for the traceback")
         return 1
+
+
+def note(message: str) -> None:
+    """One line on stderr (render's own is not imported on the fast path)."""
+    print(message, file=sys.stderr)
 
 
 def version_callback(value: bool) -> None:
