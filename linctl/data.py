@@ -41,30 +41,36 @@ def _is_number(text: str) -> bool:
 def read(source: str) -> Table:
     """Read `source` (a path, or '-' for stdin) into a float table."""
     name = "stdin" if source == "-" else source
-    raw = _read_bytes(source, name)
-    if not raw.strip():
-        raise UsageError(f"--data {name}: the file is empty; give one sample per line, like 1,0.5,1")
-    first = raw.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    cells = [c.strip() for c in first.split(",")]
+    if source == "-":
+        raw = sys.stdin.buffer.read()
+        first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
+        where: object = raw
+    else:
+        first = _first_line(source, name)
+        where = source
+    if not first.strip():
+        raw = _read_bytes(source, name) if source != "-" else raw
+        if not raw.strip():
+            raise UsageError(f"--data {name}: the file is empty; give one sample per line, like 1,0.5,1")
+    first_text = first.decode("utf-8", "replace").strip()
+    cells = [c.strip() for c in first_text.split(",")]
     # a header has no numbers at all; a first line with some is data (and a bad value there is an error)
-    has_header = not any(_is_number(c) for c in cells if c)
+    has_header = bool(first_text) and not any(_is_number(c) for c in cells if c)
     header = cells if has_header else None
-    values = _fast(raw, has_header)
+    values = _fast(where, has_header)
     if values is None:
-        values = _scan(raw, has_header, name)
+        values = _scan(where if isinstance(where, bytes) else _read_bytes(source, name), has_header, name)
     if values.shape[0] == 0:
-        if any(sep in first for sep in ";\t"):
+        if any(sep in first_text for sep in ";\t"):
             raise UsageError(f"--data {name} line 1: no commas; linctl reads comma-separated values, like 1,0.5,1")
         raise UsageError(f"--data {name}: a header but no samples; add one sample per line below it")
     return Table(values=values, header=header, source=name)
 
 
-def _read_bytes(source: str, name: str) -> bytes:
-    if source == "-":
-        return sys.stdin.buffer.read()
+def _first_line(source: str, name: str) -> bytes:
     try:
         with open(source, "rb") as handle:
-            return handle.read()
+            return handle.readline()
     except FileNotFoundError:
         raise UsageError(f"--data {name}: no such file; give a CSV path, or - for stdin") from None
     except IsADirectoryError:
@@ -73,17 +79,27 @@ def _read_bytes(source: str, name: str) -> bytes:
         raise UsageError(f"--data {name}: cannot read it ({exc.strerror})") from None
 
 
-def _fast(raw: bytes, has_header: bool):
+def _read_bytes(source: str, name: str) -> bytes:
+    try:
+        with open(source, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise UsageError(f"--data {name}: cannot read it ({exc.strerror})") from None
+
+
+def _fast(where, has_header: bool):
+    """pandas' C parser straight from the file; None when any column is not all numbers."""
     import numpy as np
     import pandas as pd
 
+    source = io.BytesIO(where) if isinstance(where, bytes) else where
     try:
-        frame = pd.read_csv(
-            io.BytesIO(raw), header=0 if has_header else None, dtype=np.float64, na_filter=False, engine="c"
-        )
-    except Exception:  # the scan below explains what is wrong, with a line number
+        frame = pd.read_csv(source, header=0 if has_header else None, na_filter=False, engine="c")
+    except Exception:  # the scan explains what is wrong, with a line number
         return None
-    return frame.to_numpy(dtype=np.float64, copy=False)
+    if not all(kind.kind in "fiu" for kind in frame.dtypes):
+        return None  # text, empty cells or nan/inf spelled out: the scan decides
+    return frame.to_numpy(dtype=np.float64)
 
 
 def _scan(raw: bytes, has_header: bool, name: str):
