@@ -81,7 +81,8 @@ def backward_parts(r) -> list:
     ]
     first = r.weight_grad_before is None
     if first:
-        parts.append(text("weight.grad before: None (first backward since the gradients were cleared)"))
+        parts.append(text("weight.grad before: None (first backward since the gradients were cleared); "
+                          "gradients accumulate, so another backward without zero-grad will ADD to what follows"))
     else:
         parts += [
             _grad("weight.grad before", r.weight_grad_before),
