@@ -45,6 +45,8 @@ def run_lines(lines: TextIO, run: Callable[[list[str]], int]) -> int:
             continue
         if tokens[0] in EXIT_WORDS:
             break
+        if tokens[0] == "help":
+            tokens = ["--help"] if len(tokens) == 1 else [tokens[1], "--help"]
         code = run(tokens)
         if code == 130:
             return 130

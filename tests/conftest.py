@@ -59,3 +59,19 @@ def run_process(*args: str, state: Path | None = None, input: str | None = None,
     environment = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LINCTL_DEBUG": "", **(env or {})}
     proc = subprocess.run(argv, input=input, capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def f32(value):
+    """A float32 tensor, the dtype linctl uses by default."""
+    import torch
+
+    return torch.tensor(value, dtype=torch.float32)
+
+
+def rows(values) -> str:
+    """Rows as typed on the command line: '1.0,2.0;3.0,4.0'."""
+    return ";".join(",".join(repr(float(v)) for v in row) for row in values)
+
+
+def vec(values) -> str:
+    return ",".join(repr(float(v)) for v in values)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from conftest import f32, rows, vec
 from conftest import run, run_json
 
 BACKWARD_KEYS = {
@@ -40,18 +41,6 @@ LOSSES = {
     "bce": torch.nn.BCELoss(),
     "diff": lambda o, t: (t - o).mean(),
 }
-
-
-def f32(value) -> torch.Tensor:
-    return torch.tensor(value, dtype=torch.float32)
-
-
-def rows(values) -> str:
-    return ";".join(",".join(repr(float(v)) for v in row) for row in values)
-
-
-def vec(values) -> str:
-    return ",".join(repr(float(v)) for v in values)
 
 
 def build(state, data, activation="none"):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from conftest import f32, rows, vec
 from conftest import run, run_json, run_process
 
 TRAIN_STEP_KEYS = {
@@ -18,18 +19,6 @@ W = [[0.5, -0.3, 0.8], [-0.6, 0.2, 0.4]]
 B = [0.1, -0.25]
 X = [[1.0, 2.0, -1.0], [0.5, -1.5, 2.0], [-1.0, 0.3, 0.7], [0.2, 0.2, 0.2]]
 T = [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6], [1.0, -1.0]]
-
-
-def f32(value) -> torch.Tensor:
-    return torch.tensor(value, dtype=torch.float32)
-
-
-def rows(values) -> str:
-    return ";".join(",".join(repr(float(v)) for v in row) for row in values)
-
-
-def vec(values) -> str:
-    return ",".join(repr(float(v)) for v in values)
 
 
 def inspect_args(weight=W, bias=B, activation="none"):
