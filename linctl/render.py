@@ -138,7 +138,10 @@ def _styled(cell: str, styles, r: int, c: int | None) -> str:
     if c is None:
         return cell
     style = styles(r, c)
-    return f"[{style}]{cell}[/]" if style else cell
+    if not style:
+        return cell + " "
+    arrow = "↑" if style == "green" else "↓"  # readable without colour too
+    return f"[{style}]{cell}{arrow}[/]"
 
 
 def vector(title: str, tensor, name: str = "out"):

@@ -120,7 +120,7 @@ def diff_view(a: int, b: int, r) -> None:
 
     parts = [heading(f"diff #{a} (step {r.step_a}) -> #{b} (step {r.step_b})")]
     weights = [tensor_view(f"weight at #{a}", r.weight_a),
-               _changed_matrix(f"weight at #{b} (green up, red down)", r.weight_b, r.weight_change)]
+               _changed_matrix(f"weight at #{b} (↑ up, ↓ down)", r.weight_b, r.weight_change)]
     if r.weight_change is not None:
         weights.append(tensor_view("change", r.weight_change))
     parts.append(Columns(weights, padding=(0, 3)))

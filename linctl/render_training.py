@@ -159,7 +159,7 @@ def step_parts(r) -> list:
         tensor_view("weight before", r.weight_before),
         tensor_view("weight.grad", r.weight_grad),
         tensor_view(f"change = {change}", r.weight_change),
-        _changed_matrix("weight after (green went up, red went down)", r.weight, r.weight_change),
+        _changed_matrix("weight after (↑ went up, ↓ went down)", r.weight, r.weight_change),
     ]
     if r.bias is not None:
         parts += [
@@ -327,7 +327,7 @@ def train_view(r) -> None:
         heading("train"),
         kv(facts),
         tensor_view("weight before", r.weight_before),
-        _changed_matrix("weight after (green went up, red went down)", r.weight, delta),
+        _changed_matrix("weight after (↑ went up, ↓ went down)", r.weight, delta),
     ]
     if r.bias is not None:
         parts += [vector("bias before", r.bias_before), vector("bias after", r.bias)]
