@@ -47,6 +47,16 @@ def load(path: Path) -> dict:
     if not path.exists():
         raise LinctlError(f"no network at {path}; create one with 'linctl inspect IN OUT' or pass --state")
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise LinctlError(f"cannot read {path}: {exc.strerror}; check its permissions or pass another --state") from None
+    if magic != b"PK\x03\x04":
+        what = "it is empty" if not magic else "it is not a file written by torch.save"
+        raise LinctlError(
+            f"cannot read {path}: not a linctl state file ({what}); it was left untouched: move it away or pass another --state"
+        )
+    try:
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
