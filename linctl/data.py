@@ -106,10 +106,10 @@ def _scan(raw: bytes, has_header: bool, name: str):
     import numpy as np
 
     text = raw.decode("utf-8", "replace")
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     rows = []
     width = None
-    for line_no, record in enumerate(reader, start=1):
+    for line_no, record in enumerate(_records(reader, name), start=1):
         if has_header and line_no == 1:
             width = len(record)
             continue
@@ -130,6 +130,17 @@ def _scan(raw: bytes, has_header: bool, name: str):
                 raise UsageError(f"--data {name} line {line_no} column {col}: {cell!r} is not a number") from None
         rows.append(row)
     return np.array(rows, dtype=np.float64).reshape(len(rows), width or 0)
+
+
+def _records(reader, name: str):
+    """The csv reader's rows, its own errors turned into a message with the line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise UsageError(f"--data {name} line {reader.line_num}: {exc}; write plain comma-separated numbers") from None
 
 
 def split(table: Table, in_features: int, targets: int | None, out_features: int):
