@@ -627,7 +627,10 @@ def set_value(net: Network, name: str, index: tuple[int, ...], value: float) -> 
             raise UsageError(f"{name}[{','.join(map(str, index))}]: index {k} is out of range for dimension {i} of size {n}")
     with torch.no_grad():
         old = float(param[index])
-        param[index] = value
+        try:
+            param[index] = value
+        except RuntimeError:
+            raise UsageError(f"{name}[{','.join(map(str, index))}]={value}: too large for {param.dtype}") from None
         new = float(param[index])
     return old, new
 

@@ -177,6 +177,17 @@ def run_step(optimizer) -> None:
     update for a non-differentiable optimizer and marks graph breaks for
     torch.compile; this does the first and needs none of the second.
     """
+    try:
+        _step(optimizer)
+    except RuntimeError as exc:
+        if "overflow" not in str(exc):
+            raise
+        raise UsageError(
+            f"an optimizer setting does not fit the network's dtype ({exc}); use a smaller --lr or other setting"
+        ) from None
+
+
+def _step(optimizer) -> None:
     import inspect
 
     import torch
