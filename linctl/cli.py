@@ -184,6 +184,7 @@ def change(path: Path, device: str | None, work: Callable, entry: Callable[[Any]
     from linctl import core, history
 
     dev = core.resolve_device(device)
+    history.check_settings()  # a bad LINCTL_HISTORY_* stops the command before any work
     with state_file.locked(path):
         old = state_file.load(path)
         net = core.Network(old, dev)
@@ -276,6 +277,7 @@ def replace_network(path: Path, new: dict) -> Path | None:
     """Save a new network over the old one, keeping the old one recoverable."""
     from linctl import core, history
 
+    history.check_settings()  # before the backup below, as before any other change
     with state_file.locked(path):
         old = None
         backup = None
@@ -652,7 +654,7 @@ def history_cmd(
     for entry in entries:
         entry["snapshot"] = history.snapshot_path(path, entry["id"]).exists()
     current = history.head(state_file.load(path))["head"] if state_file.exists(path) else None
-    keep = history.KEEP_SNAPSHOTS
+    keep = history.keep_snapshots()
     if as_csv:
         render_history.history_csv(entries)
         return

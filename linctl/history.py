@@ -6,24 +6,56 @@ Beside the state file `net.pt` lives `net.pt.history/`:
 - `<id>.pt`, the state right after change <id>, as a hard link to the very
   file that became the state (no extra bytes while it is current).
 
-Only the newest snapshots are kept: at most KEEP_SNAPSHOTS of them, and no
-more than SNAPSHOT_BUDGET bytes, so a large layer cannot fill the disk.
+Only the newest snapshots are kept: at most keep_snapshots() of them, and no
+more than snapshot_budget() bytes, so a large layer cannot fill the disk.
 Older entries keep their figures. The newest id lives in the state file
 itself, so recording a change costs the same however long the history is.
+Snapshots are state files, loaded and checked as the state file is.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from linctl import state as state_file
 from linctl.errors import LinctlError, UsageError
 
-KEEP_SNAPSHOTS = int(os.environ.get("LINCTL_HISTORY_KEEP", "50"))
-SNAPSHOT_BUDGET = int(float(os.environ.get("LINCTL_HISTORY_BYTES", str(512 * 2**20))))
+DEFAULT_KEEP = 50
+DEFAULT_BUDGET = 512 * 2**20
+# the figures an entry may hold, each a number or None
+FIGURES = ("loss", "lr", "weight_change", "bias_change", "weight_norm", "bias_norm", "weight_grad_norm", "time")
+
+
+def keep_snapshots() -> int:
+    """LINCTL_HISTORY_KEEP: at most this many snapshots, a whole number >= 1 (default 50).
+
+    0 is refused: the current state always keeps its snapshot (a hard link to
+    the state file, no extra bytes), so "keep none" cannot be honoured.
+    """
+    return int(state_file.env_number(
+        "LINCTL_HISTORY_KEEP", DEFAULT_KEEP, whole=True, least=1,
+        expects=f"how many history snapshots to keep, a whole number 1 or more (default {DEFAULT_KEEP})",
+    ))
+
+
+def snapshot_budget() -> int:
+    """LINCTL_HISTORY_BYTES: at most this many bytes of snapshots, a whole number >= 0 (1e9 style allowed).
+
+    The newest snapshot is kept whatever the budget (it is the state file
+    itself), so 0, or anything below one snapshot's size, keeps only that one.
+    """
+    return int(state_file.env_number(
+        "LINCTL_HISTORY_BYTES", DEFAULT_BUDGET, whole=True, least=0,
+        expects=f"the bytes of history snapshots to keep, a whole number 0 or more like 1e9 (default {DEFAULT_BUDGET})",
+    ))
+
+
+def check_settings() -> None:
+    """Both history variables, for a command to check before it does any work."""
+    keep_snapshots()
+    snapshot_budget()
 
 
 def folder(path: Path) -> Path:
@@ -45,10 +77,32 @@ def read_index(path: Path) -> list[dict]:
             if not line:
                 continue
             try:
-                entries.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash; the rest is still good
+            if well_formed(entry):
+                entries.append(entry)
     return entries
+
+
+def well_formed(entry: object) -> bool:
+    """An index line as record() writes it; any other line is skipped like a cut one."""
+    if not isinstance(entry, dict):
+        return False
+
+    def whole(value: object, least: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    if not whole(entry.get("id"), 1) or not whole(entry.get("step", 0), 0):
+        return False
+    if any(entry.get(key) is not None and not whole(entry[key], 1) for key in ("parent", "restores", "steps")):
+        return False
+    if not isinstance(entry.get("command", ""), str):
+        return False
+    return all(
+        entry.get(key) is None or (isinstance(entry[key], (int, float)) and not isinstance(entry[key], bool))
+        for key in FIGURES
+    )
 
 
 def head(data: dict | None) -> dict:
@@ -58,6 +112,7 @@ def head(data: dict | None) -> dict:
 
 def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int | None = None) -> dict:
     """Save `new` as the state, snapshot it, and append its entry. Call under the lock."""
+    keep, budget = keep_snapshots(), snapshot_budget()
     before = head(old)
     if old is None:
         # a fresh state file: carry on any ids a removed one left in the folder
@@ -74,7 +129,7 @@ def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int |
     }
     # the newest snapshots stay: as many as fit the budget, judged by the current file's size
     size = path.stat().st_size if path.exists() else 0
-    cut = entry_id - keep_count(size)  # ids <= cut lose their snapshot
+    cut = entry_id - keep_count(size, keep, budget)  # ids <= cut lose their snapshot
     oldest = max(before["oldest"], cut + 1, 1)
     new = dict(new)
     new["history"] = {"last_id": entry_id, "head": restores or entry_id, "oldest": oldest}
@@ -85,10 +140,12 @@ def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int |
     return entry
 
 
-def keep_count(snapshot_bytes: int) -> int:
+def keep_count(snapshot_bytes: int, keep: int | None = None, budget: int | None = None) -> int:
+    keep = keep_snapshots() if keep is None else keep
+    budget = snapshot_budget() if budget is None else budget
     if snapshot_bytes <= 0:
-        return KEEP_SNAPSHOTS
-    return max(1, min(KEEP_SNAPSHOTS, SNAPSHOT_BUDGET // snapshot_bytes))
+        return keep
+    return max(1, min(keep, budget // snapshot_bytes))
 
 
 def prune(path: Path, first: int, cut: int) -> None:
@@ -116,8 +173,8 @@ def undo_target(path: Path, data: dict, count: int) -> tuple[int, list[dict]]:
         raise UsageError(f"undo N: N must be 1 or more, got {count}")
     entries = read_index(path)
     by_id = {e["id"]: e for e in entries}
-    current = head(data)["head"] or None
-    path_back = []
+    current: int | None = head(data)["head"] or None
+    path_back: list[dict] = []
     for _ in range(count):
         entry = by_id.get(current) if current is not None else None
         if entry is None or entry.get("parent") is None:
@@ -128,10 +185,11 @@ def undo_target(path: Path, data: dict, count: int) -> tuple[int, list[dict]]:
             )
         path_back.append(entry)
         current = effective(by_id, entry["parent"])
-    if not snapshot_path(path, current).exists():
+    if current is None or not snapshot_path(path, current).exists():
         raise LinctlError(
             f"cannot undo {count}: entry {current} is older than the snapshots kept "
-            f"(the newest {keep_count(1)} at most, {SNAPSHOT_BUDGET // 2**20} MiB in all); its figures remain in 'linctl history'"
+            f"(the newest {keep_snapshots()} at most, {snapshot_budget() // 2**20} MiB in all); "
+            "its figures remain in 'linctl history'"
         )
     return current, path_back
 
@@ -142,7 +200,9 @@ def load_snapshot(path: Path, entry_id: int) -> dict:
         raise LinctlError(
             f"entry {entry_id} has no snapshot any more (only the newest are kept); see 'linctl history' for what is left"
         )
-    return state_file.load(snap)
+    return state_file.load(
+        snap, fix="it was left untouched: delete it to drop that entry's snapshot (its figures stay in 'linctl history')"
+    )
 
 
 def entry_or_error(path: Path, entry_id: int) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 import torch
 
 import linctl
-from conftest import ROOT, run, run_json, run_process
+from conftest import ROOT, Result, run, run_json, run_process
+from linctl.cli import app
 
 
 def assert_clean_failure(result, code: int) -> str:
@@ -411,3 +413,342 @@ def test_real_process_round_trip(tmp_path, monkeypatch):
     broken = run_process("inspect", cwd=tmp_path)
     assert_clean_failure(broken, 1)
     assert state.read_text() == "garbage"
+
+
+# --------------------------------------------------------------------------
+# every field of a state file is checked: a crafted or damaged one is refused
+# by every command, with one line naming the problem, and never changed
+
+
+@functools.cache
+def _click_command():
+    import typer
+
+    return typer.main.get_command(app)
+
+
+def run_cached(*args: str, state: Path) -> Result:
+    """conftest.run, with the click command built once: typer builds it anew per run (~40 ms), this is run
+    ~1300 times below."""
+    from click.testing import CliRunner
+
+    env = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "LINCTL_DEBUG": ""}
+    result = CliRunner().invoke(_click_command(), [*args, "--state", str(state)], env=env, catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+ALL_COMMANDS = [
+    ["inspect"],
+    ["inspect", "--json"],
+    ["forward", "--x", "1,1"],
+    ["backward", "--x", "1,1", "--t", "1,1"],
+    ["step", "--lr", "0.1"],
+    ["train-step"],
+    ["train", "--steps", "2"],
+    ["zero-grad"],
+    ["set", "weight[0,0]=1"],
+    ["history"],
+    ["diff"],
+    ["undo"],
+    ["inspect", "2", "2"],
+]
+
+
+@pytest.fixture(scope="module")
+def full_state(tmp_path_factory) -> Path:
+    """A 2 -> 2 network using every field: gradients, Adam state, last samples, three history entries."""
+    state = tmp_path_factory.mktemp("full") / "net.pt"
+    run_json("inspect", "2", "2", "--seed", "1", state=state)
+    run_json("train-step", "--optimizer", "adam", "--lr", "0.1", "--x", "1,-1", "--t", "0.5,1", state=state)
+    run_json("backward", "--x", "1,-1", "--t", "0.5,1", state=state)
+    data = torch.load(state, weights_only=True)
+    assert data["grads"]["0.weight"] is not None and data["optimizer"]["state"]["state"][0]["exp_avg"] is not None
+    assert data["last_x"] is not None and data["history"]["last_id"] == 3
+    return state
+
+
+def copy_state(source: Path, folder: Path) -> Path:
+    """The state and its history in a new folder (copies, not links)."""
+    import shutil
+
+    target = folder / source.name
+    shutil.copyfile(source, target)
+    shutil.copytree(source.with_name(source.name + ".history"), target.with_name(target.name + ".history"))
+    return target
+
+
+def files_beside(state: Path) -> dict[str, bytes]:
+    found = {p.name: p.read_bytes() for p in state.parent.iterdir() if p.is_file() and not p.name.endswith(".lock")}
+    history = state.with_name(state.name + ".history")
+    return found | {f"history/{p.name}": p.read_bytes() for p in history.iterdir()}
+
+
+def rewrite(path: Path, data: dict) -> None:
+    """torch.save over `path` as a new file (the old one may be a snapshot's hard link)."""
+    path.unlink()
+    torch.save(data, path)
+
+
+def put(*keys_and_value):
+    """A change that sets data[k1][k2]... = value."""
+    *keys, value = keys_and_value
+
+    def change(data):
+        target = data
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value(target[keys[-1]]) if callable(value) else value
+
+    return change
+
+
+def drop(*keys):
+    def change(data):
+        target = data
+        for key in keys[:-1]:
+            target = target[key]
+        del target[keys[-1]]
+
+    return change
+
+
+def adam(*keys_and_value):
+    return put("optimizer", *keys_and_value)
+
+
+def adam_state(*keys_and_value):
+    return put("optimizer", "state", *keys_and_value)
+
+
+def transposed(t):
+    return torch.arange(float(t.numel()), dtype=t.dtype).view(t.shape[1], t.shape[0]).t()
+
+
+def stride_0(t):
+    return torch.zeros(1, dtype=t.dtype).expand(t.shape)
+
+
+# (what is wrong, the change, a word the message must hold)
+CRAFTED = [
+    ("format-str", put("format", "1"), "format"),
+    ("format-bool", put("format", True), "format"),
+    ("format-0", put("format", 0), "format"),
+    ("dtype-float16", put("dtype", "float16"), "float16"),
+    ("dtype-int", put("dtype", 32), "dtype"),
+    ("dtype-none", put("dtype", None), "dtype"),
+    ("layers-two", lambda d: d["layers"].append(dict(d["layers"][0])), "layer"),
+    ("layers-dict", put("layers", {"type": "linear"}), "layer"),
+    ("layer-type", put("layers", 0, "type", "conv2d"), "conv2d"),
+    ("in-features-str", put("layers", 0, "in_features", "2"), "layer sizes"),
+    ("in-features-bool", put("layers", 0, "in_features", True), "layer sizes"),
+    ("out-features-0", put("layers", 0, "out_features", 0), "layer sizes"),
+    ("out-features-negative", put("layers", 0, "out_features", -2), "layer sizes"),
+    ("out-features-wrong", put("layers", 0, "out_features", 3), "shape"),
+    ("bias-flag-int", put("layers", 0, "bias", 1), "bias flag"),
+    ("bias-flag-missing", drop("layers", 0, "bias"), "bias flag"),
+    ("bias-flag-off-but-bias-kept", put("layers", 0, "bias", False), "0.bias"),
+    ("activation-unknown", put("layers", 0, "activation", "softmax"), "softmax"),
+    ("activation-int", put("layers", 0, "activation", 3), "activation"),
+    ("bias-missing", drop("params", "0.bias"), "0.bias"),
+    ("params-list", put("params", lambda p: list(p.values())), "params"),
+    ("params-extra", put("params", "1.weight", torch.zeros(2, 2)), "1.weight"),
+    ("weight-float16", put("params", "0.weight", lambda t: t.half()), "float16"),
+    ("weight-float64", put("params", "0.weight", lambda t: t.double()), "float64"),
+    ("weight-int64", put("params", "0.weight", lambda t: t.long()), "int64"),
+    ("weight-complex", put("params", "0.weight", lambda t: t.to(torch.complex64)), "complex64"),
+    ("weight-bool", put("params", "0.weight", lambda t: t > 0), "bool"),
+    ("weight-shape", put("params", "0.weight", torch.zeros(2, 3)), "shape"),
+    ("weight-list", put("params", "0.weight", lambda t: t.tolist()), "not a tensor"),
+    ("weight-none", put("params", "0.weight", None), "not a tensor"),
+    ("weight-transposed", put("params", "0.weight", transposed), "strided view"),
+    ("weight-stride-0", put("params", "0.weight", stride_0), "strided view"),
+    ("weight-sparse", put("params", "0.weight", lambda t: t.to_sparse()), "sparse"),
+    ("weight-meta", put("params", "0.weight", torch.empty(2, 2, device="meta")), "meta"),
+    ("weight-parameter", put("params", "0.weight", torch.nn.Parameter), "requires grad"),
+    ("bias-stride-0", put("params", "0.bias", stride_0), "strided view"),
+    ("grads-list", put("grads", []), "grads"),
+    ("grads-extra", put("grads", "2.bias", torch.zeros(2)), "2.bias"),
+    ("grad-shape", put("grads", "0.weight", torch.zeros(3, 2)), "gradient of 0.weight"),
+    ("grad-float64", put("grads", "0.weight", lambda t: t.double()), "float64"),
+    ("grad-int32", put("grads", "0.bias", lambda t: t.int()), "int32"),
+    ("grad-stride-0", put("grads", "0.weight", stride_0), "strided view"),
+    ("grad-str", put("grads", "0.bias", "0,0"), "not a tensor"),
+    ("optimizer-str", put("optimizer", "adam"), "optimizer"),
+    ("optimizer-extra-key", adam("momentum", 0.9), "optimizer entry"),
+    ("optimizer-unknown", adam("name", "lbfgs"), "lbfgs"),
+    ("optimizer-name-int", adam("name", 5), "optimizer 5"),
+    ("optimizer-no-name", adam("name", None), "no optimizer name"),
+    ("optimizer-settings-list", adam("settings", []), "settings"),
+    ("optimizer-setting-unknown", adam("settings", "nesterov", True), "nesterov"),
+    ("optimizer-lr-str", adam("settings", "lr", "0.1"), "lr"),
+    ("optimizer-lr-nan", adam("settings", "lr", float("nan")), "lr"),
+    ("optimizer-lr-negative", adam("settings", "lr", -1.0), "learning rate"),
+    ("optimizer-betas-short", adam("settings", "betas", (0.9,)), "betas"),
+    ("optimizer-betas-range", adam("settings", "betas", (0.9, 1.5)), "beta"),
+    ("optimizer-amsgrad-str", adam("settings", "amsgrad", "yes"), "amsgrad"),
+    ("optimizer-state-str", adam("state", "garbage"), "state_dict"),
+    ("optimizer-state-no-groups", adam("state", "param_groups", []), "parameter group"),
+    ("optimizer-group-params", adam_state("param_groups", 0, "params", [0, 5]), "parameters"),
+    ("optimizer-group-params-tensor", adam_state("param_groups", 0, "params", torch.tensor([0, 1])), "parameters"),
+    ("optimizer-group-maximize", adam_state("param_groups", 0, "maximize", True), "maximize"),
+    ("optimizer-group-decoupled", adam_state("param_groups", 0, "decoupled_weight_decay", True), "decoupled"),
+    ("optimizer-group-lr-differs", adam_state("param_groups", 0, "lr", 99.0), "unlike its settings"),
+    ("optimizer-group-foreach-str", adam_state("param_groups", 0, "foreach", "x"), "foreach"),
+    ("optimizer-group-value-tensor", adam_state("param_groups", 0, "novel", torch.zeros(3)), "novel"),
+    ("optimizer-buffer-unknown", adam_state("state", 0, "bogus", torch.zeros(2, 2)), "bogus"),
+    ("optimizer-buffer-missing", drop("optimizer", "state", "state", 0, "exp_avg_sq"), "exp_avg_sq"),
+    ("optimizer-buffer-shape", adam_state("state", 0, "exp_avg", torch.zeros(3)), "exp_avg"),
+    ("optimizer-buffer-float64", adam_state("state", 1, "exp_avg", lambda t: t.double()), "float64"),
+    ("optimizer-buffer-stride-0", adam_state("state", 0, "exp_avg_sq", stride_0), "strided view"),
+    ("optimizer-buffer-none", adam_state("state", 0, "exp_avg", None), "not a tensor"),
+    ("optimizer-step-negative", adam_state("state", 0, "step", torch.tensor(-1.0)), "step"),
+    ("optimizer-step-str", adam_state("state", 0, "step", "3"), "step"),
+    ("optimizer-step-int-tensor", adam_state("state", 0, "step", torch.tensor(3)), "int64"),
+    ("optimizer-step-vector", adam_state("state", 0, "step", torch.ones(2)), "step"),
+    ("optimizer-state-index", adam_state("state", 7, {}), "parameter 7"),
+    ("optimizer-state-index-str", adam_state("state", lambda s: {str(k): v for k, v in s.items()}), "parameter '0'"),
+    ("optimizer-garbage", adam("state", {"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": [{"params": [0, 1]}]}),
+     "adam"),
+    ("step-negative", put("step", -1), "step"),
+    ("step-float", put("step", 1.5), "step"),
+    ("step-str", put("step", "3"), "step"),
+    ("step-bool", put("step", True), "step"),
+    ("step-missing", drop("step"), "step"),
+    ("seed-str", put("seed", "x"), "seed"),
+    ("seed-float", put("seed", 1.5), "seed"),
+    ("seed-huge", put("seed", 2**70), "seed"),
+    ("last-x-1d", put("last_x", torch.zeros(2)), "last_x"),
+    ("last-x-columns", put("last_x", torch.zeros(1, 3)), "last_x"),
+    ("last-x-no-rows", put("last_x", torch.zeros(0, 2)), "last_x"),
+    ("last-x-int", put("last_x", lambda t: t.long()), "int64"),
+    ("last-x-list", put("last_x", lambda t: t.tolist()), "last_x"),
+    ("last-x-stride-0", put("last_x", torch.zeros(1).expand(10**6, 2)), "strided view"),
+    ("last-t-columns", put("last_t", torch.zeros(1, 5)), "last_t"),
+    ("history-str", put("history", "x"), "history"),
+    ("history-missing-key", put("history", {"last_id": 1}), "history"),
+    ("history-head-ahead", put("history", "head", 9), "history"),
+    ("history-oldest-0", put("history", "oldest", 0), "history"),
+    ("history-last-id-str", put("history", "last_id", "3"), "history"),
+    ("history-negative", put("history", "head", -1), "history"),
+]
+
+
+def test_the_unchanged_file_works_with_every_command(full_state, tmp_path):
+    """The control for the crafted files below: what fails there fails because of the change."""
+    state = copy_state(full_state, tmp_path)
+    data = torch.load(state, weights_only=True)
+    rewrite(state, data)
+    for command in ALL_COMMANDS:
+        result = run_cached(*command, state=state)
+        assert result.exit_code == 0, (command, result.stderr)
+
+
+@pytest.mark.parametrize("name,change,word", CRAFTED, ids=[c[0] for c in CRAFTED])
+def test_every_field_is_checked(full_state, tmp_path, name, change, word):
+    state = copy_state(full_state, tmp_path)
+    data = torch.load(state, weights_only=True)
+    change(data)
+    rewrite(state, data)
+    before = files_beside(state)
+    for command in ALL_COMMANDS:
+        result = run_cached(*command, state=state)
+        line = assert_clean_failure(result, 1)
+        assert f"{state} is not a usable linctl state file (" in line, (command, line)
+        assert word in line, (command, line)
+        assert "move it away or pass another --state" in line
+        assert files_beside(state) == before, command
+
+
+def test_a_newer_format_is_named_before_the_rest_is_checked(full_state, tmp_path):
+    state = copy_state(full_state, tmp_path)
+    torch.save({"app": "linctl", "format": 2, "layers": "whatever comes next"}, state.with_name("next.pt"))
+    line = assert_clean_failure(run("inspect", state=state.with_name("next.pt")), 1)
+    assert "newer linctl (format 2" in line
+
+
+def test_a_stride_0_layer_is_refused_without_allocating_it(tmp_path):
+    """A few KB claiming a 100000 x 100000 layer (40 GB) is refused before any of it is made.
+
+    The process runs with its address space capped at 2 GiB: had linctl copied
+    the layer, it would die of a MemoryError, not print the one line checked here.
+    """
+    n = 100_000
+    state = tmp_path / "huge.pt"
+    data = {
+        "format": 1, "app": "linctl", "dtype": "float32",
+        "layers": [{"type": "linear", "in_features": n, "out_features": n, "bias": True, "activation": "none"}],
+        "params": {"0.weight": torch.zeros(1).expand(n, n), "0.bias": torch.zeros(1).expand(n)},
+        "grads": {"0.weight": None, "0.bias": None},
+        "optimizer": {"name": None, "settings": {}, "state": None},
+        "step": 0, "seed": None, "last_x": None, "last_t": None,
+    }
+    torch.save(data, state)
+    size = state.stat().st_size
+    assert size < 10_000
+    before = state.read_bytes()
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))\n"
+        "from linctl.cli import main\n"
+        "sys.argv = ['linctl'] + sys.argv[1:]\n"
+        "main()\n"
+    )
+    for command in (["inspect"], ["forward", "--x", "1,1"], ["train-step", "--lr", "0.1"]):
+        proc = subprocess.run([sys.executable, "-c", code, *command, "--state", str(state)], capture_output=True,
+                              text=True, cwd=ROOT, timeout=120, env={**os.environ, "LINCTL_DEBUG": ""})
+        assert proc.returncode == 1, proc.stderr[-2000:]
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, proc.stderr[-2000:]
+        assert f"claims a layer of {n}x{n}" in lines[0] and f"holds only {size} bytes" in lines[0]
+        assert state.read_bytes() == before
+
+
+def test_a_stride_0_layer_within_the_file_size_is_refused_too(tmp_path):
+    """Small enough to pass the size check (100 x 100 in a file bigger than 40 KB): the strides give it away."""
+    state = tmp_path / "net.pt"
+    run_json("inspect", "100", "100", "--seed", "0", state=state)
+    data = torch.load(state, weights_only=True)
+    data["params"]["0.weight"] = torch.zeros(1).expand(100, 100)
+    data["last_x"] = torch.zeros(200, 100)  # padding: the file now holds more than the layer needs
+    rewrite(state, data)
+    assert state.stat().st_size > 100 * 100 * 4
+    line = assert_clean_failure(run("forward", "--x", ",".join(["1"] * 100), state=state), 1)
+    assert "0.weight of shape (100, 100) is a strided view (strides (0, 0))" in line
+
+
+# --------------------------------------------------------------------------
+# history snapshots are state files: undo and diff check them the same way
+
+
+@pytest.mark.parametrize("name,change,word", [c for c in CRAFTED if c[0] in
+                                               ("dtype-float16", "weight-stride-0", "optimizer-garbage", "step-str")],
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_a_bad_snapshot_is_refused_by_undo_and_diff(full_state, tmp_path, name, change, word):
+    state = copy_state(full_state, tmp_path)
+    snapshot = state.with_name(state.name + ".history") / "2.pt"
+    data = torch.load(snapshot, weights_only=True)
+    change(data)
+    rewrite(snapshot, data)
+    before = files_beside(state)
+    for command in (["undo"], ["diff"], ["diff", "1", "2"], ["diff", "2", "3"]):
+        line = assert_clean_failure(run(*command, state=state), 1)
+        assert f"{snapshot} is not a usable linctl state file (" in line and word in line, line
+        assert "delete it" in line, line
+        assert files_beside(state) == before
+    # the entries around it are still reachable
+    assert run("diff", "1", "3", state=state).exit_code == 0
+
+
+def test_a_damaged_history_index_line_is_skipped(full_state, tmp_path):
+    """Lines that are not entries (cut short, or not shaped like one) are left out, the rest listed."""
+    state = copy_state(full_state, tmp_path)
+    index = state.with_name(state.name + ".history") / "index.jsonl"
+    good = index.read_text().splitlines()
+    junk = ['5', '"text"', '{"id": "4"}', '{"id": 4, "command": 7}', '{"id": 4, "loss": "low"}', '{"id": 4, "parent": true}',
+            '{"id": 0}', '{"id": 4, "step": -1}', '{"id": 4, "weight_change": [1]}', '{"id": 4, "loss"']
+    index.write_text("\n".join(good[:1] + junk + good[1:]) + "\n")
+    shown = run("history", "--json", state=state)
+    assert shown.exit_code == 0, shown.stderr
+    assert [e["id"] for e in shown.json()["entries"]] == [1, 2, 3]
+    assert run("history", state=state).exit_code == 0
+    assert run("undo", state=state).exit_code == 0
