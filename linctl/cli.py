@@ -138,6 +138,9 @@ EpsOpt = Annotated[Optional[float], typer.Option("--eps", help="Adam/AdamW/RMSpr
 AmsgradOpt = Annotated[Optional[bool], typer.Option("--amsgrad/--no-amsgrad", help="Adam/AdamW AMSGrad.", show_default=False)]
 AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", help="RMSprop smoothing constant.")]
 CenteredOpt = Annotated[Optional[bool], typer.Option("--centered/--no-centered", help="RMSprop centered.", show_default=False)]
+ResetOpt = Annotated[
+    bool, typer.Option("--reset-optimizer", help="Drop the stored optimizer state and start it afresh (settings given still apply).")
+]
 
 
 def choice(value: str | None, options: tuple[str, ...], option: str) -> str | None:
@@ -358,6 +361,7 @@ def step(
     amsgrad: AmsgradOpt = None,
     alpha: AlphaOpt = None,
     centered: CenteredOpt = None,
+    reset_optimizer: ResetOpt = False,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -370,7 +374,7 @@ def step(
     path = state_file.resolve(state)
 
     def work(net):
-        plan = optimizers.resolve(net.data.get("optimizer"), name, given)
+        plan = optimizers.resolve(net.data.get("optimizer"), name, given, reset=reset_optimizer)
         return optimizers.step(net, plan)
 
     result = change(path, device, work, lambda r: {"loss": None, "lr": r.lr})
@@ -404,6 +408,7 @@ def train_step(
     amsgrad: AmsgradOpt = None,
     alpha: AlphaOpt = None,
     centered: CenteredOpt = None,
+    reset_optimizer: ResetOpt = False,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -421,7 +426,7 @@ def train_step(
 
     def work(net):
         xs, ts = default_samples(net, x_rows, t_rows, notes)
-        plan = optimizers.resolve(net.data.get("optimizer"), name, given)
+        plan = optimizers.resolve(net.data.get("optimizer"), name, given, reset=reset_optimizer)
         return training.train_step(net, plan, xs, ts, loss, activation)
 
     result = change(path, device, work, lambda r: {"loss": r.backward.loss, "lr": r.step.lr})
@@ -487,6 +492,7 @@ def train(
     amsgrad: AmsgradOpt = None,
     alpha: AlphaOpt = None,
     centered: CenteredOpt = None,
+    reset_optimizer: ResetOpt = False,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -516,7 +522,7 @@ def train(
 
         def work(net):
             xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes)
-            plan = optimizers.resolve(net.data.get("optimizer"), name, given)
+            plan = optimizers.resolve(net.data.get("optimizer"), name, given, reset=reset_optimizer)
             return run_training(net, plan, xs, ts, loss, activation, steps, epochs, batch_size, shuffle, seed, show_progress, stop)
 
         result = change(path, device, work, lambda r: {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps})

@@ -7,6 +7,10 @@ invocations do exactly what N iterations of one Python loop do.
 
 from __future__ import annotations
 
+import functools
+import math
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +51,24 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def resolve(saved: dict | None, name: str | None, given: dict[str, Any]) -> Plan:
-    """Combine the stored optimizer with the options given on this run."""
+# Settings that make torch read a state buffer which it creates only when the
+# optimizer's state starts: (optimizer, setting) -> (is it on?, the buffer, what it is).
+# Turned on after the optimizer has stepped without it, torch raises KeyError.
+NEEDS_BUFFER: dict[tuple[str, str], tuple[Any, str, str]] = {
+    ("adam", "amsgrad"): (bool, "max_exp_avg_sq", "AMSGrad"),
+    ("adamw", "amsgrad"): (bool, "max_exp_avg_sq", "AMSGrad"),
+    ("rmsprop", "centered"): (bool, "grad_avg", "centered RMSprop"),
+    ("rmsprop", "momentum"): (lambda m: m > 0, "momentum_buffer", "momentum"),
+}
+
+
+def resolve(saved: dict | None, name: str | None, given: dict[str, Any], reset: bool = False) -> Plan:
+    """Combine the stored optimizer with the options given on this run.
+
+    `reset` (--reset-optimizer) drops the stored optimizer state: the optimizer
+    starts afresh, with the stored settings and the ones given.
+    """
+    plain_step_wanted()  # a bad LINCTL_PLAIN_STEP is refused before any work
     saved = saved or {}
     given = {k: v for k, v in given.items() if v is not None}
     saved_name = saved.get("name")
@@ -72,21 +92,49 @@ def resolve(saved: dict | None, name: str | None, given: dict[str, Any]) -> Plan
     if "betas" in settings:
         settings["betas"] = tuple(float(b) for b in settings["betas"])
     validate(settings)
-    keep_state = same_kind and saved.get("state") is not None
+    has_state = same_kind and saved.get("state") is not None
+    keep_state = has_state and not reset
+    if keep_state:
+        check_buffers(name, settings, saved["state"])
     if saved_name and not same_kind:
         notes.append(f"optimizer changed from {saved_name} to {name}: the old optimizer's state was reset")
-    elif same_kind:
+    elif reset:
+        notes.append(
+            f"--reset-optimizer: the stored {name} state (step count, momentum, moments) was dropped; "
+            "the optimizer starts afresh from this step"
+            if has_state
+            else "--reset-optimizer: there was no stored optimizer state to drop"
+        )
+    if same_kind:
         changed = [
             f"{OPTION_NAMES.get(k, k)} {fmt_setting(base.get(k))} -> {fmt_setting(v)}"
             for k, v in settings.items()
             if k in base and base[k] != v
         ]
         if changed:
-            notes.append(
-                "optimizer settings changed (" + ", ".join(changed) + "): the new values apply from this step, "
-                "its state (momentum, moments, step count) carries on"
-            )
+            carries = "" if reset else ", its state (momentum, moments, step count) carries on"
+            notes.append("optimizer settings changed (" + ", ".join(changed) + "): the new values apply from this step" + carries)
     return Plan(name=name, settings=settings, keep_state=keep_state, notes=notes)
+
+
+def check_buffers(name: str, settings: dict[str, Any], state: dict) -> None:
+    """Refuse a setting that torch cannot turn on for an optimizer that has already stepped.
+
+    In a Python loop, `opt.param_groups[0]["amsgrad"] = True` after steps without
+    it makes the next `opt.step()` raise KeyError: the state has no
+    max_exp_avg_sq. Likewise centered and momentum for RMSprop. Where the buffer
+    exists (the setting was on before), torch carries on with it, and so does linctl.
+    """
+    per_param = (state or {}).get("state") or {}
+    for (kind, key), (is_on, buffer, what) in NEEDS_BUFFER.items():
+        if kind != name or not is_on(settings.get(key)):
+            continue
+        if any(entry and buffer not in entry for entry in per_param.values()):
+            option = OPTION_NAMES[key] + (f" {fmt_setting(settings[key])}" if key == "momentum" else "")
+            raise UsageError(
+                f"{option}: the stored {name} optimizer has stepped without {what}, so its state has no {buffer} "
+                f"and torch cannot turn {what} on midway; add --reset-optimizer to start the optimizer afresh"
+            )
 
 
 def fmt_setting(value: Any) -> str:
@@ -103,6 +151,12 @@ def validate(s: dict[str, Any]) -> None:
     def bad(key: str, text: str) -> UsageError:
         return UsageError(f"{OPTION_NAMES[key]}: {text}")
 
+    for key, value in s.items():
+        values = value if key == "betas" else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                what = {"lr": "learning rate", "eps": "epsilon value", "betas": "beta parameter"}.get(key, f"{key} value")
+                raise bad(key, f"Invalid {what}: {v} (must be a finite number)")
     if not s["lr"] >= 0:
         raise bad("lr", f"Invalid learning rate: {s['lr']} (must be >= 0)")
     if "momentum" in s and not 0 <= s["momentum"] < 1:
@@ -123,62 +177,156 @@ def validate(s: dict[str, Any]) -> None:
         raise bad("nesterov", "Nesterov momentum requires a momentum and zero dampening; add --momentum 0.9")
 
 
-_dynamo_free = False
+# The fast path: torch wraps the optimizer's methods in shims that import
+# torch._dynamo (1.7 s) on first call, only to keep torch.compile out; linctl
+# calls the functions under them instead. It is used only on the torch versions
+# below, which tests/test_optimizer_settings.py proves bit-exact against
+# `optimizer.step()`; any other torch, or LINCTL_PLAIN_STEP=1, gets torch's own
+# methods. Add a version here only after that file passes on it.
+FAST_STEP_TORCH = ("2.13.",)
 
 
-def _skip_dynamo_import() -> None:
-    """Spare every command the import of torch._dynamo (over a second).
+def plain_step_wanted() -> bool:
+    """LINCTL_PLAIN_STEP=1: call torch's optimizer methods as they are, no fast path."""
+    value = os.environ.get("LINCTL_PLAIN_STEP", "")
+    if value in ("", "0"):
+        return False
+    if value == "1":
+        return True
+    raise UsageError(
+        f"LINCTL_PLAIN_STEP: expected 1 (use optimizer.step() as it is) or 0 or unset (the fast step), got {value!r}"
+    )
 
-    torch wraps optimizer methods in a shim that imports torch._dynamo on first
-    call only to mark them as never compiled; linctl compiles nothing. The shim
-    caches its answer on the wrapped function as `__dynamo_disable`: setting it
-    to the function itself is what the shim would do outside torch.compile.
-    """
-    global _dynamo_free
-    if _dynamo_free:
-        return
-    _dynamo_free = True
+
+def fast_path_allowed() -> bool:
+    """The fast calls are used only on a tested torch, and not with LINCTL_PLAIN_STEP=1."""
+    import torch
+
+    return not plain_step_wanted() and str(torch.__version__).startswith(FAST_STEP_TORCH)
+
+
+def _shim_code():
+    """The code object of torch's lazy `_disable_dynamo` wrapper (None if this torch has none)."""
+    import torch
+
     try:
-        import torch
-        import torch.optim.optimizer as base
-        from torch.optim import adam, adamw, rmsprop, sgd
+        return torch._disable_dynamo(lambda: None).__code__
+    except AttributeError:
+        return None
 
-        shim = torch._disable_dynamo(lambda: None).__code__
-    except (ImportError, AttributeError):  # another torch: keep its own behaviour
-        return
-    seen: set[int] = set()
 
-    def mark(f, depth=0):
-        if id(f) in seen or depth > 3 or not callable(f):
-            return
-        seen.add(id(f))
-        if getattr(f, "__code__", None) is shim and hasattr(f, "__wrapped__"):
-            setattr(f.__wrapped__, "__dynamo_disable", f.__wrapped__)
-        for cell in getattr(f, "__closure__", None) or ():
-            try:
-                mark(cell.cell_contents, depth + 1)
-            except ValueError:
-                continue
-        if hasattr(f, "__wrapped__"):
-            mark(f.__wrapped__, depth + 1)
+def _undecorated(function):
+    """The function under torch's `_disable_dynamo` wrapper, or the function itself.
 
-    for cls in (base.Optimizer, torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
-        for value in vars(cls).values():
-            mark(value)
-    for module in (base, sgd, adam, adamw, rmsprop):
-        for value in list(vars(module).values()):
-            mark(value)
+    That wrapper imports torch._dynamo (over a second) on its first call, only to
+    keep torch.compile out of the function; linctl compiles nothing, and outside
+    torch.compile the wrapped function does exactly what the wrapper does.
+    """
+    code = _shim_code()
+    if code is not None and getattr(function, "__code__", None) is code and hasattr(function, "__wrapped__"):
+        return function.__wrapped__
+    return function
+
+
+def _new_optimizer(cls, params, settings: dict):
+    """cls(params, **settings); on the fast path its add_param_group and zero_grad
+    are the undecorated functions, bound to this one object (torch itself is not changed)."""
+    if not fast_path_allowed():
+        return cls(params, **settings)
+    optimizer = cls.__new__(cls)
+    optimizer.add_param_group = functools.partial(_undecorated(cls.add_param_group), optimizer)
+    try:
+        optimizer.__init__(params, **settings)
+    finally:
+        del optimizer.add_param_group
+    optimizer.zero_grad = functools.partial(_undecorated(cls.zero_grad), optimizer)
+    return optimizer
+
+
+def _load_state(optimizer, state: dict) -> None:
+    if fast_path_allowed():
+        _undecorated(type(optimizer).load_state_dict)(optimizer, state)
+    else:
+        optimizer.load_state_dict(state)
+
+
+def _state_dict(optimizer) -> dict:
+    if fast_path_allowed():
+        return _undecorated(type(optimizer).state_dict)(optimizer)
+    return optimizer.state_dict()
+
+
+def _has_hooks(optimizer) -> bool:
+    """Any step hook, global or on this optimizer (an unknown torch counts as yes)."""
+    base = sys.modules["torch.optim.optimizer"]
+    registries = (
+        getattr(base, "_global_optimizer_pre_hooks", None),
+        getattr(base, "_global_optimizer_post_hooks", None),
+        getattr(optimizer, "_optimizer_step_pre_hooks", None),
+        getattr(optimizer, "_optimizer_step_post_hooks", None),
+    )
+    return any(registry is None or len(registry) > 0 for registry in registries)
+
+
+def _step_body(optimizer):
+    """The optimizer's own step under torch's two wrappers, or None if they are not as expected.
+
+    `Optimizer.step` is `profile_hook_step(_use_grad_for_differentiable(step))`:
+    the outer one opens the profiler label and runs the step hooks, the inner one
+    imports torch._dynamo, turns grad off and marks graph breaks for torch.compile.
+    """
+    outer = type(optimizer).step
+    inner = getattr(outer, "__wrapped__", None)
+    body = getattr(inner, "__wrapped__", None)
+    if (
+        not getattr(outer, "hooked", False)
+        or getattr(getattr(outer, "__code__", None), "co_name", None) != "wrapper"
+        or getattr(getattr(inner, "__code__", None), "co_name", None) != "_use_grad"
+        or body is None
+        or hasattr(body, "__wrapped__")
+    ):
+        return None
+    return body
+
+
+def _fast_step_body(optimizer):
+    """The step body to call directly, or None where the real `optimizer.step()` must run:
+    an untested torch, LINCTL_PLAIN_STEP=1, a differentiable optimizer, any step hook,
+    or a profiler running (it gets torch's own label and entry point)."""
+    import torch
+
+    if (
+        not fast_path_allowed()
+        or optimizer.defaults.get("differentiable")
+        or _has_hooks(optimizer)
+        or torch.autograd._profiler_enabled()
+    ):
+        return None
+    return _step_body(optimizer)
+
+
+def _use_fast_step(optimizer) -> bool:
+    return _fast_step_body(optimizer) is not None
+
+
+def _fast_step(optimizer, body=None) -> None:
+    """What `optimizer.step()` does outside torch.compile, with no hook and no profiler:
+    the step body with grad off."""
+    import torch
+
+    body = body or _step_body(optimizer)
+    with torch.no_grad():
+        body(optimizer)
 
 
 def run_step(optimizer) -> None:
-    """optimizer.step(), minus the graph-break wrapper that imports torch._dynamo.
-
-    The wrapper (`_use_grad_for_differentiable`) only turns grad off around the
-    update for a non-differentiable optimizer and marks graph breaks for
-    torch.compile; this does the first and needs none of the second.
-    """
+    """optimizer.step(); on a tested torch without hooks, without the wrapper that imports torch._dynamo."""
     try:
-        _step(optimizer)
+        body = _fast_step_body(optimizer)
+        if body is not None:
+            _fast_step(optimizer, body)
+        else:
+            optimizer.step()
     except RuntimeError as exc:
         if "overflow" not in str(exc):
             raise
@@ -187,40 +335,26 @@ def run_step(optimizer) -> None:
         ) from None
 
 
-def _step(optimizer) -> None:
-    import inspect
-
-    import torch
-
-    raw = inspect.unwrap(type(optimizer).step)
-    if raw is type(optimizer).step or optimizer.defaults.get("differentiable") or optimizer._optimizer_step_pre_hooks:
-        optimizer.step()
-        return
-    with torch.no_grad():
-        raw(optimizer)
-
-
 def build(net: Network, plan: Plan, saved: dict | None):
     """A real torch optimizer over the network's parameters, with its saved state."""
     import torch
 
-    _skip_dynamo_import()
     classes = {
         "sgd": torch.optim.SGD,
         "adam": torch.optim.Adam,
         "adamw": torch.optim.AdamW,
         "rmsprop": torch.optim.RMSprop,
     }
-    optimizer = classes[plan.name](net.parameters(), **plan.settings)
-    if plan.keep_state:
-        optimizer.load_state_dict(saved["state"])
+    optimizer = _new_optimizer(classes[plan.name], net.parameters(), plan.settings)
+    if plan.keep_state and saved is not None:
+        _load_state(optimizer, saved["state"])
         for group in optimizer.param_groups:
             group.update(plan.settings)
     return optimizer
 
 
 def save_into(data: dict, plan: Plan, optimizer) -> None:
-    data["optimizer"] = {"name": plan.name, "settings": dict(plan.settings), "state": to_cpu(optimizer.state_dict())}
+    data["optimizer"] = {"name": plan.name, "settings": dict(plan.settings), "state": to_cpu(_state_dict(optimizer))}
 
 
 def to_cpu(obj):

@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from conftest import f32, rows, vec
-from conftest import run, run_json
+from conftest import f32, rows, run, run_json, vec
 
 STEP_KEYS = {"weight_before", "bias_before", "weight", "bias", "weight_grad", "bias_grad", "lr", "optimizer", "step"}
 
@@ -46,6 +45,12 @@ def on_disk(state) -> dict:
     return torch.load(state, weights_only=True)
 
 
+def assert_equal(shown, expected, what: str = ""):
+    """linctl's numbers (JSON floats, float32's shortest repr) equal torch's bit for bit."""
+    actual = shown if isinstance(shown, torch.Tensor) else f32(shown)
+    assert torch.equal(actual, expected.detach()), f"{what}: {actual} != {expected}"
+
+
 # --------------------------------------------------------------------------
 # plain SGD
 
@@ -61,23 +66,25 @@ def test_plain_sgd_is_w_minus_lr_grad(state):
     hand_w = f32(W) - 0.1 * grad_w
     hand_b = f32(B) - 0.1 * grad_b
 
-    assert STEP_KEYS <= set(out)
+    assert set(out) >= STEP_KEYS
     assert out["optimizer"] == "sgd"
-    assert out["lr"] == pytest.approx(0.1)
+    assert out["lr"] == 0.1
     assert out["step"] == 1
-    assert_close(f32(out["weight_before"]), f32(W), rtol=0, atol=0)
-    assert_close(f32(out["bias_before"]), f32(B), rtol=0, atol=0)
-    assert_close(f32(out["weight_grad"]), grad_w)
-    assert_close(f32(out["bias_grad"]), grad_b)
+    assert_equal(out["weight_before"], f32(W))
+    assert_equal(out["bias_before"], f32(B))
+    assert_equal(out["weight_grad"], grad_w)
+    assert_equal(out["bias_grad"], grad_b)
+    # by hand, W - lr·grad rounds lr·grad to float32 before subtracting, while
+    # torch's param.add_(grad, alpha=-lr) may not: the last bit can differ
     assert_close(f32(out["weight"]), hand_w)
     assert_close(f32(out["bias"]), hand_b)
-    # and the same as torch's own SGD
+    # torch's own SGD: exactly
     torch.optim.SGD(net.parameters(), lr=0.1).step()
-    assert_close(f32(out["weight"]), net.weight.detach())
-    assert_close(f32(out["bias"]), net.bias.detach())
+    assert_equal(out["weight"], net.weight)
+    assert_equal(out["bias"], net.bias)
     saved = on_disk(state)
-    assert_close(saved["params"]["0.weight"], hand_w)
-    assert_close(saved["params"]["0.bias"], hand_b)
+    assert_equal(saved["params"]["0.weight"], net.weight)
+    assert_equal(saved["params"]["0.bias"], net.bias)
     assert saved["step"] == 1
 
 
@@ -85,15 +92,15 @@ def test_step_keeps_the_gradients(state):
     build(state)
     back = backward(state)
     out = run_json("step", "--lr", "0.1", state=state)
-    assert_close(f32(out["weight_grad"]), f32(back["weight_grad"]), rtol=0, atol=0)
+    assert_equal(out["weight_grad"], f32(back["weight_grad"]))
     shown = run_json("inspect", state=state)
-    assert_close(f32(shown["weight_grad"]), f32(back["weight_grad"]), rtol=0, atol=0)
-    assert_close(f32(shown["bias_grad"]), f32(back["bias_grad"]), rtol=0, atol=0)
+    assert_equal(shown["weight_grad"], f32(back["weight_grad"]))
+    assert_equal(shown["bias_grad"], f32(back["bias_grad"]))
     grads = on_disk(state)["grads"]
     net = torch_net()
     torch_backward(net)
-    assert_close(grads["0.weight"], net.weight.grad)
-    assert_close(grads["0.bias"], net.bias.grad)
+    assert_equal(grads["0.weight"], net.weight.grad)
+    assert_equal(grads["0.bias"], net.bias.grad)
 
 
 def test_step_view_says_gradients_kept_and_checks_by_hand(state):
@@ -167,15 +174,99 @@ def test_n_steps_equal_a_torch_loop(state, name, args, kwargs, repeat_options):
         opt.step()
 
         assert out["optimizer"] == name
-        assert out["lr"] == pytest.approx(lr)
+        assert out["lr"] == lr
         assert out["step"] == i + 1
-        assert_close(f32(out["weight_grad"]), net.weight.grad)
-        assert_close(f32(out["weight"]), net.weight.detach(), msg=f"weight after step {i + 1}")
-        assert_close(f32(out["bias"]), net.bias.detach(), msg=f"bias after step {i + 1}")
+        assert_equal(out["weight_grad"], net.weight.grad, f"weight.grad at step {i + 1}")
+        assert_equal(out["weight"], net.weight, f"weight after step {i + 1}")
+        assert_equal(out["bias"], net.bias, f"bias after step {i + 1}")
     saved = on_disk(state)
-    assert_close(saved["params"]["0.weight"], net.weight.detach())
-    assert_close(saved["params"]["0.bias"], net.bias.detach())
+    assert_equal(saved["params"]["0.weight"], net.weight)
+    assert_equal(saved["params"]["0.bias"], net.bias)
     assert saved["step"] == n
+    for index, param in enumerate(net.parameters()):
+        stored = saved["optimizer"]["state"]["state"].get(index, {})
+        assert set(stored) == set(opt.state[param])
+        for key, value in opt.state[param].items():
+            assert torch.equal(stored[key], value), key
+
+
+# Every setting, one at a time: (optimizer, the setting, settings it needs beside it).
+# Values are chosen so that each changes the numbers within N_STEPS steps (eps 0.1
+# is large against these gradients; momentum and betas need a few steps to show).
+BASE_LR = 0.05
+N_STEPS = 4
+EVERY_SETTING = [
+    ("sgd", {"lr": 0.3}, {}),
+    ("sgd", {"momentum": 0.9}, {}),
+    ("sgd", {"dampening": 0.5}, {"momentum": 0.9}),
+    ("sgd", {"weight_decay": 0.1}, {}),
+    ("sgd", {"nesterov": True}, {"momentum": 0.9}),
+    ("adam", {"lr": 0.3}, {}),
+    ("adam", {"betas": (0.5, 0.999)}, {}),
+    ("adam", {"betas": (0.9, 0.5)}, {}),
+    ("adam", {"eps": 0.1}, {}),
+    ("adam", {"weight_decay": 0.1}, {}),
+    ("adam", {"amsgrad": True}, {"lr": 0.3, "betas": (0.9, 0.5)}),  # the max of v matters once v shrinks
+    ("adamw", {"lr": 0.3}, {}),
+    ("adamw", {"betas": (0.5, 0.999)}, {}),
+    ("adamw", {"betas": (0.9, 0.5)}, {}),
+    ("adamw", {"eps": 0.1}, {}),
+    ("adamw", {"weight_decay": 0.3}, {}),  # torch's default for AdamW is 0.01
+    ("adamw", {"amsgrad": True}, {"lr": 0.3, "betas": (0.9, 0.5)}),
+    ("rmsprop", {"lr": 0.3}, {}),
+    ("rmsprop", {"alpha": 0.5}, {}),
+    ("rmsprop", {"eps": 0.1}, {}),
+    ("rmsprop", {"weight_decay": 0.1}, {}),
+    ("rmsprop", {"momentum": 0.5}, {}),
+    ("rmsprop", {"centered": True}, {}),
+]
+
+
+def cli_args(settings: dict) -> list[str]:
+    """Optimizer keyword arguments as linctl's options."""
+    args = []
+    for key, value in settings.items():
+        option = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(option if value else f"--no-{key}")
+        elif isinstance(value, tuple):
+            args.append(f"{option}={','.join(repr(v) for v in value)}")
+        else:
+            args.append(f"{option}={value!r}")
+    return args
+
+
+def torch_run(name: str, settings: dict, n: int = N_STEPS) -> list[torch.nn.Linear]:
+    """The plain loop: the network after each of n steps."""
+    net = torch_net()
+    opt = TORCH_CLASSES[name](net.parameters(), **settings)
+    after = []
+    for _ in range(n):
+        opt.zero_grad()
+        torch_backward(net)
+        opt.step()
+        after.append((net.weight.detach().clone(), net.bias.detach().clone()))
+    return after
+
+
+@pytest.mark.parametrize("name, setting, beside", EVERY_SETTING,
+                         ids=[f"{e[0]}-{'-'.join(e[1])}{i}" for i, e in enumerate(EVERY_SETTING)])
+def test_every_setting_is_used_exactly(state, name, setting, beside):
+    with_it = {"lr": BASE_LR, **beside, **setting}
+    without_it = {"lr": BASE_LR, **beside}
+    expected = torch_run(name, with_it)
+    build(state)
+    for i, (weight, bias) in enumerate(expected):
+        if i > 0:
+            assert run("zero-grad", state=state).exit_code == 0
+        backward(state)
+        options = ["--optimizer", name, *cli_args(with_it)] if i == 0 else []  # later steps: the stored settings
+        out = run_json("step", *options, state=state)
+        assert_equal(out["weight"], weight, f"weight after step {i + 1}")
+        assert_equal(out["bias"], bias, f"bias after step {i + 1}")
+    # torch without the setting ends elsewhere: a linctl that ignored it would fail above
+    weight, bias = torch_run(name, without_it)[-1]
+    assert not (torch.equal(weight, expected[-1][0]) and torch.equal(bias, expected[-1][1])), setting
 
 
 def test_steps_on_accumulating_gradients_equal_a_loop_without_zero_grad(state):
@@ -187,9 +278,9 @@ def test_steps_on_accumulating_gradients_equal_a_loop_without_zero_grad(state):
         out = run_json("step", "--lr", "0.02", "--momentum", "0.9", state=state)
         torch_backward(net)  # no zero_grad: the gradients add up
         opt.step()
-        assert_close(f32(out["weight_grad"]), net.weight.grad)
-        assert_close(f32(out["weight"]), net.weight.detach())
-        assert_close(f32(out["bias"]), net.bias.detach())
+        assert_equal(out["weight_grad"], net.weight.grad)
+        assert_equal(out["weight"], net.weight)
+        assert_equal(out["bias"], net.bias)
 
 
 def test_optimizer_and_lr_persist_between_invocations(state):
@@ -199,11 +290,12 @@ def test_optimizer_and_lr_persist_between_invocations(state):
     backward(state)
     out = run_json("step", state=state)
     assert out["optimizer"] == "adam"
-    assert out["lr"] == pytest.approx(0.01)
-    assert out["settings"]["betas"] == pytest.approx([0.5, 0.9])
+    assert out["lr"] == 0.01
+    assert out["settings"]["betas"] == [0.5, 0.9]
     saved = on_disk(state)["optimizer"]
     assert saved["name"] == "adam"
-    assert saved["settings"]["lr"] == pytest.approx(0.01)
+    assert saved["settings"]["lr"] == 0.01
+    assert saved["settings"]["betas"] == (0.5, 0.9)
 
 
 def test_changing_the_optimizer_resets_its_state(state):
@@ -230,8 +322,8 @@ def test_changing_the_optimizer_resets_its_state(state):
         adam.step()
         result = out.json()
         assert result["optimizer"] == "adam"
-        assert_close(f32(result["weight"]), net.weight.detach())
-        assert_close(f32(result["bias"]), net.bias.detach())
+        assert_equal(result["weight"], net.weight)
+        assert_equal(result["bias"], net.bias)
         if i == 0:
             note = out.stderr.lower()
             assert "sgd" in note and "adam" in note and "reset" in note
@@ -258,9 +350,9 @@ def test_changing_a_setting_keeps_the_state(state):
         torch_backward(net)
         sgd.step()  # the momentum buffer carries on
         result = out.json()
-        assert result["lr"] == pytest.approx(lr)
-        assert_close(f32(result["weight"]), net.weight.detach())
-        assert_close(f32(result["bias"]), net.bias.detach())
+        assert result["lr"] == lr
+        assert_equal(result["weight"], net.weight)
+        assert_equal(result["bias"], net.bias)
         if i == 2:
             assert "--lr" in out.stderr and "0.1" in out.stderr and "0.02" in out.stderr
             assert "reset" not in out.stderr.lower()
@@ -325,7 +417,7 @@ def test_bad_setting_after_a_good_one_keeps_the_stored_optimizer(state):
     assert out.exit_code == 2
     assert "--momentum" in out.stderr
     after = on_disk(state)
-    assert after["optimizer"]["settings"]["momentum"] == pytest.approx(0.9)
+    assert after["optimizer"]["settings"]["momentum"] == 0.9
     assert torch.equal(after["params"]["0.weight"], stored["params"]["0.weight"])
     assert after["step"] == 1
 
@@ -339,7 +431,7 @@ def test_zero_grad_sets_grads_to_none(state):
     back = backward(state)
     out = run_json("zero-grad", state=state)
     assert out["weight_grad"] is None and out["bias_grad"] is None
-    assert_close(f32(out["weight_grad_before"]), f32(back["weight_grad"]), rtol=0, atol=0)
+    assert_equal(out["weight_grad_before"], f32(back["weight_grad"]))
     shown = run_json("inspect", state=state)
     assert shown["weight_grad"] is None and shown["bias_grad"] is None
     grads = on_disk(state)["grads"]
@@ -349,7 +441,7 @@ def test_zero_grad_sets_grads_to_none(state):
     assert again["weight_grad_before"] is None
     net = torch_net()
     torch_backward(net)
-    assert_close(f32(again["weight_grad"]), net.weight.grad)
+    assert_equal(again["weight_grad"], net.weight.grad)
 
 
 # --------------------------------------------------------------------------
@@ -381,12 +473,12 @@ def test_classic_tutorial_reproduced(state):
     optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
     optimizer.step()
 
-    assert_close(f32(back["output"]), o.detach())
-    assert back["loss"] == pytest.approx(loss.item(), rel=1e-6)
-    assert_close(f32(back["weight_grad"]), net.weight.grad)
-    assert_close(f32(back["bias_grad"]), net.bias.grad)
-    assert_close(f32(back["weight"]), weight_after_backward, rtol=0, atol=0)
+    assert_equal(back["output"], o)
+    assert back["loss"] == loss.item()  # the tutorial's t - o for one sample; linctl's mean of one value
+    assert_equal(back["weight_grad"], net.weight.grad)
+    assert_equal(back["bias_grad"], net.bias.grad)
+    assert_equal(back["weight"], weight_after_backward)
     assert back["match"] is True
-    assert_close(f32(stepped["weight"]), net.weight.detach())
-    assert_close(f32(stepped["bias"]), net.bias.detach())
-    assert_close(on_disk(state)["params"]["0.weight"], net.weight.detach())
+    assert_equal(stepped["weight"], net.weight)
+    assert_equal(stepped["bias"], net.bias)
+    assert_equal(on_disk(state)["params"]["0.weight"], net.weight)
