@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -111,6 +112,31 @@ def root(
 # --------------------------------------------------------------------------
 # options shared by the commands
 
+
+class AsciiNumber(click.ParamType):
+    """click's INT and FLOAT, but ASCII only: Python's int() and float() also read '١' and '１'."""
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+        self.name = "integer" if kind is int else "float"  # as click names its own, for --help
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from linctl.parsing import number_problem
+
+        if not isinstance(value, str):
+            return value
+        problem = number_problem(value, whole=self.kind is int)
+        if problem:
+            self.fail(problem, param, ctx)
+        try:
+            return self.kind(value.strip(" \t\r\n\f\v"))
+        except ValueError as exc:  # more digits than Python converts (4300 by default)
+            self.fail(f"{value[:20]!r}… ({len(value)} characters): {exc}", param, ctx)
+
+
+INT = AsciiNumber(int)
+FLOAT = AsciiNumber(float)
+
 StateOpt = Annotated[
     Optional[str],
     typer.Option("--state", envvar="LINCTL_STATE", help="State file [default: .linctl/net.pt].", show_default=False),
@@ -128,15 +154,15 @@ ActOpt = Annotated[
     Optional[str], typer.Option("--activation", help="Override the stored activation for this run: none|sigmoid|relu|tanh.")
 ]
 OptimizerOpt = Annotated[Optional[str], typer.Option("--optimizer", help="sgd, adam, adamw or rmsprop [default: stored, else sgd].")]
-LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Learning rate [default: the last one used].")]
-MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", help="SGD/RMSprop momentum, in [0, 1).")]
-DampeningOpt = Annotated[Optional[float], typer.Option("--dampening", help="SGD dampening.")]
-DecayOpt = Annotated[Optional[float], typer.Option("--weight-decay", help="L2 penalty (decoupled for adamw).")]
+LrOpt = Annotated[Optional[float], typer.Option("--lr", click_type=FLOAT, help="Learning rate [default: the last one used].")]
+MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", click_type=FLOAT, help="SGD/RMSprop momentum, in [0, 1).")]
+DampeningOpt = Annotated[Optional[float], typer.Option("--dampening", click_type=FLOAT, help="SGD dampening.")]
+DecayOpt = Annotated[Optional[float], typer.Option("--weight-decay", click_type=FLOAT, help="L2 penalty (decoupled for adamw).")]
 NesterovOpt = Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help="SGD Nesterov momentum.", show_default=False)]
 BetasOpt = Annotated[Optional[str], typer.Option("--betas", help="Adam/AdamW betas, like 0.9,0.999.")]
-EpsOpt = Annotated[Optional[float], typer.Option("--eps", help="Adam/AdamW/RMSprop epsilon.")]
+EpsOpt = Annotated[Optional[float], typer.Option("--eps", click_type=FLOAT, help="Adam/AdamW/RMSprop epsilon.")]
 AmsgradOpt = Annotated[Optional[bool], typer.Option("--amsgrad/--no-amsgrad", help="Adam/AdamW AMSGrad.", show_default=False)]
-AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", help="RMSprop smoothing constant.")]
+AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", click_type=FLOAT, help="RMSprop smoothing constant.")]
 CenteredOpt = Annotated[Optional[bool], typer.Option("--centered/--no-centered", help="RMSprop centered.", show_default=False)]
 ResetOpt = Annotated[
     bool, typer.Option("--reset-optimizer", help="Drop the stored optimizer state and start it afresh (settings given still apply).")
@@ -226,9 +252,9 @@ def rows_or(values: list[str] | None, option: str) -> list[list[float]] | None:
 
 @app.command()
 def inspect(
-    in_features: Annotated[Optional[int], typer.Argument(metavar="[IN]", help="Input features.", show_default=False)] = None,
-    out_features: Annotated[Optional[int], typer.Argument(metavar="[OUT]", help="Output features.", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="torch.manual_seed(S) before building.")] = None,
+    in_features: Annotated[Optional[int], typer.Argument(metavar="[IN]", click_type=INT, help="Input features.", show_default=False)] = None,
+    out_features: Annotated[Optional[int], typer.Argument(metavar="[OUT]", click_type=INT, help="Output features.", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", click_type=INT, help="torch.manual_seed(S) before building.")] = None,
     weight: Annotated[Optional[str], typer.Option("--weight", help="Weight rows 'a,b;c,d', shape (OUT, IN).")] = None,
     bias: Annotated[Optional[str], typer.Option("--bias", help="Bias values 'e,f', OUT of them.")] = None,
     no_bias: Annotated[bool, typer.Option("--no-bias", help="Build without a bias.")] = False,
@@ -264,14 +290,15 @@ def inspect(
         if len(bias_rows) != 1:
             raise UsageError("--bias: one row of OUT values separated by commas, like --bias 0.1,-0.2 (no ';')")
         bias_values = bias_rows[0]
+    cast_notes: list[str] = []
     new = core.new_state(
         in_features, out_features, bias=not no_bias, activation=activation, dtype=dtype, seed=seed,
-        weight=weight_rows, bias_values=bias_values,
+        weight=weight_rows, bias_values=bias_values, notes=cast_notes,
     )
     backup = replace_network(path, new)
     net = core.Network(new, copy=False)
     d = core.describe(net)
-    notes = [f"replaced the network in {path}; the old one is kept in {backup} (and 'linctl undo' restores it)"] if backup else []
+    notes = cast_notes + ([f"replaced the network in {path}; the old one is kept in {backup} (and 'linctl undo' restores it)"] if backup else [])
     emit(as_json, lambda: render.inspect_json(d, str(path), str(backup) if backup else None),
          lambda: render.inspect_view(d, str(path)), notes)
 
@@ -314,7 +341,7 @@ def forward(
         render.note(f"no network at {path} yet: built nn.Linear({len(rows[0])}, 1) and saved it there")
     net = load_network(path, device)
     result = core.forward(net, rows)
-    emit(as_json, lambda: render.forward_json(result), lambda: render.forward_view(result))
+    emit(as_json, lambda: render.forward_json(result), lambda: render.forward_view(result), result.notes)
 
 
 # --------------------------------------------------------------------------
@@ -345,7 +372,7 @@ def backward(
         lambda net: core.backward(net, x_rows, t_rows, loss, activation),
         lambda r: {"loss": r.loss, "lr": None},
     )
-    emit(as_json, lambda: render_training.backward_json(result), lambda: render_training.backward_view(result))
+    emit(as_json, lambda: render_training.backward_json(result), lambda: render_training.backward_view(result), result.notes)
 
 
 @app.command()
@@ -470,14 +497,14 @@ def main() -> None:
 @app.command()
 def train(
     data: Annotated[Optional[str], typer.Option("--data", help="CSV of samples: input columns then target columns; - for stdin.")] = None,
-    targets: Annotated[Optional[int], typer.Option("--targets", help="Target columns in --data [default: out_features].")] = None,
+    targets: Annotated[Optional[int], typer.Option("--targets", click_type=INT, help="Target columns in --data [default: out_features].")] = None,
     x: XOpt = None,
     t: TOpt = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Optimizer steps to take.")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the data [default: 1].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Samples per step [default: all].")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", click_type=INT, help="Optimizer steps to take.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", click_type=INT, help="Passes over the data [default: 1].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", click_type=INT, help="Samples per step [default: all].")] = None,
     shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle each epoch (torch.randperm).")] = True,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for the shuffle.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", click_type=INT, help="Seed for the shuffle.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
@@ -498,7 +525,7 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Many steps over data, with progress, a summary and a loss curve. Ctrl-C stops cleanly."""
-    from linctl import core, optimizers, parsing, render, render_training
+    from linctl import core, optimizers, parsing, render, render_training, training
 
     loss = choice(loss, core.LOSSES, "--loss")
     activation = choice(activation, core.ACTIVATIONS, "--activation")
@@ -522,6 +549,7 @@ def train(
 
         def work(net):
             xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes)
+            xs, ts = training.prepare_samples(net, xs, ts, loss=loss, table=table, notes=notes)
             plan = optimizers.resolve(net.data.get("optimizer"), name, given, reset=reset_optimizer)
             return run_training(net, plan, xs, ts, loss, activation, steps, epochs, batch_size, shuffle, seed, show_progress, stop)
 
@@ -641,7 +669,7 @@ def progress_updater(progress):
 
 @app.command("history")
 def history_cmd(
-    last: Annotated[Optional[int], typer.Option("--last", help="Only the newest N entries.")] = None,
+    last: Annotated[Optional[int], typer.Option("--last", click_type=INT, help="Only the newest N entries.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout, to plot elsewhere.")] = False,
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -670,7 +698,7 @@ def history_cmd(
 
 @app.command()
 def undo(
-    count: Annotated[int, typer.Argument(metavar="[N]", help="How many changes to go back.")] = 1,
+    count: Annotated[int, typer.Argument(metavar="[N]", click_type=INT, help="How many changes to go back.")] = 1,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -691,8 +719,8 @@ def undo(
 
 @app.command()
 def diff(
-    a: Annotated[Optional[int], typer.Argument(metavar="[A]", help="Entry id [default: the one before the current].")] = None,
-    b: Annotated[Optional[int], typer.Argument(metavar="[B]", help="Entry id [default: the current one].")] = None,
+    a: Annotated[Optional[int], typer.Argument(metavar="[A]", click_type=INT, help="Entry id [default: the one before the current].")] = None,
+    b: Annotated[Optional[int], typer.Argument(metavar="[B]", click_type=INT, help="Entry id [default: the current one].")] = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -734,7 +762,8 @@ def set_cmd(
 
     changes = change(path, "cpu", work, lambda r: {"loss": None, "lr": None})
     d = core.describe(load_network(path))
-    emit(as_json, lambda: render_history.set_json(changes, d, str(path)), lambda: render_history.set_view(changes, d, str(path)))
+    notes = [n for c in changes if (n := core.set_note(c["name"], tuple(c["index"]), c["new"]))]
+    emit(as_json, lambda: render_history.set_json(changes, d, str(path)), lambda: render_history.set_view(changes, d, str(path)), notes)
 
 
 # --------------------------------------------------------------------------

@@ -84,17 +84,20 @@ def new_state(
     seed: int | None = None,
     weight: list[list[float]] | None = None,
     bias_values: list[float] | None = None,
+    notes: list[str] | None = None,
 ) -> dict:
-    """Build torch.nn.Linear(in, out) with torch's own init and return its state dict."""
+    """Build torch.nn.Linear(in, out) with torch's own init and return its state dict.
+
+    A warning for --weight/--bias values the dtype cannot hold goes to `notes`.
+    """
     import torch
 
-    if weight is not None:
-        if len(weight) != out_features or any(len(row) != in_features for row in weight):
-            cols = len(weight[0]) if weight else 0
-            raise UsageError(
-                f"--weight: expected shape (OUT, IN) = ({out_features}, {in_features}): {out_features} rows of "
-                f"{in_features} values, got ({len(weight)}, {cols})"
-            )
+    if weight is not None and (len(weight) != out_features or any(len(row) != in_features for row in weight)):
+        cols = len(weight[0]) if weight else 0
+        raise UsageError(
+            f"--weight: expected shape (OUT, IN) = ({out_features}, {in_features}): {out_features} rows of "
+            f"{in_features} values, got ({len(weight)}, {cols})"
+        )
     if bias_values is not None:
         if not bias:
             raise UsageError("--bias and --no-bias contradict each other; drop one")
@@ -104,10 +107,14 @@ def new_state(
         torch.manual_seed(seed)
     linear = torch.nn.Linear(in_features, out_features, bias=bias, dtype=torch_dtype(dtype))
     with torch.no_grad():
-        if weight is not None:
-            linear.weight.copy_(torch.tensor(weight, dtype=linear.weight.dtype))
-        if bias_values is not None:
-            linear.bias.copy_(torch.tensor(bias_values, dtype=linear.bias.dtype))
+        for option, values, param in (("--weight", weight, linear.weight), ("--bias", bias_values, linear.bias)):
+            if values is None:
+                continue
+            cast = torch.tensor(values, dtype=param.dtype)
+            warning = cast_note(values, cast, option)
+            if warning and notes is not None:
+                notes.append(warning)
+            param.copy_(cast)
     params = {"0.weight": linear.weight.detach()}
     if bias:
         params["0.bias"] = linear.bias.detach()
@@ -142,6 +149,7 @@ class Network:
 
         self.data = data
         self.device = device if device is not None else torch.device("cpu")
+        self.notes: list[str] = []  # warnings about the values this command was given
         layer = data["layers"][0]
         self.layer = layer
         self.dtype = torch_dtype(data.get("dtype", "float32"))
@@ -200,10 +208,39 @@ class Network:
         data["grads"] = {name: None if p.grad is None else cpu(p.grad) for name, p in self.named_params()}
         return data
 
-    def tensor(self, rows: list[list[float]]):
+    def tensor(self, rows: list[list[float]], option: str | None = None):
+        """Typed rows in the network's dtype; a value the dtype cannot hold is noted under `option`."""
         import torch
 
-        return torch.tensor(rows, dtype=self.dtype, device=self.device)
+        cast = torch.tensor(rows, dtype=self.dtype, device=self.device)
+        warning = cast_note(rows, cast, option) if option else None
+        if warning:
+            self.notes.append(warning)
+        return cast
+
+
+def cast_note(typed, cast, what: str) -> str | None:
+    """A warning when finite typed numbers became inf in the network's dtype (1e39 in float32)."""
+    import torch
+
+    if cast.dtype == torch.float64 or cast.numel() == 0:
+        return None
+    bad = ~torch.isfinite(cast)
+    if not bool(bad.any()):
+        return None
+    typed = typed.double() if isinstance(typed, torch.Tensor) else torch.tensor(typed, dtype=torch.float64)
+    overflowed = bad.cpu() & torch.isfinite(typed.cpu())
+    count = int(overflowed.sum())
+    if not count:
+        return None  # NaN/inf as typed: the typed-value warning covers them
+    first = float(typed.cpu()[overflowed][0])
+    name = str(cast.dtype).replace("torch.", "")
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    return (
+        f"warning: {what}: {first:g}{more} is beyond {name}'s range (±{torch.finfo(cast.dtype).max:.4g}) and became "
+        f"{'inf' if first > 0 else '-inf'}; results will not be finite. Use smaller values, or a float64 network "
+        "(inspect IN OUT --dtype float64)"
+    )
 
 
 @dataclass
@@ -383,13 +420,14 @@ class ForwardResult:
     output_grad_fn: str | None
     trap: Trap | None
     built: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 def forward(net: Network, rows: list[list[float]]) -> ForwardResult:
     import torch
 
     check_inputs(rows, net.in_features)
-    x = net.tensor(rows)
+    x = net.tensor(rows, "--x")
     linear = net.linear(x)
     output = activate(net.activation, linear)
     with torch.no_grad():
@@ -420,6 +458,7 @@ def forward(net: Network, rows: list[list[float]]) -> ForwardResult:
         grad_fn=type(linear.grad_fn).__name__ if linear.grad_fn is not None else "None",
         output_grad_fn=type(output.grad_fn).__name__ if output is not linear and output.grad_fn is not None else None,
         trap=trap,
+        notes=list(net.notes),
     )
 
 
@@ -457,7 +496,6 @@ def bias_trap(product, bias) -> Trap | None:
 
 
 def loss_value(name: str, output, target):
-    import torch
     import torch.nn.functional as F
 
     if name == "mse":
@@ -471,16 +509,58 @@ def loss_value(name: str, output, target):
     raise UsageError(f"--loss: expected one of {', '.join(LOSSES)}, got {name!r}")  # pragma: no cover
 
 
-def check_bce(loss: str, activation: str, output) -> None:
+def check_bce(loss: str, activation: str, output, step: int | None = None) -> None:
+    """torch's binary_cross_entropy refuses outputs outside [0, 1] (NaN too): say why, and the fix."""
     if loss != "bce":
         return
-    outside = (output < 0) | (output > 1)
-    if bool(outside.any()):
-        worst = float(output[outside].flatten()[0])
+    inside = (output >= 0) & (output <= 1)
+    if bool(inside.all()):
+        return
+    worst = float(output[~inside].flatten()[0])
+    where = f"train step {step}: " if step is not None else ""
+    if worst != worst:  # NaN
+        fix = "a smaller --lr" if step is not None and step > 1 else "check --x and the weights ('linctl inspect')"
         raise UsageError(
-            f"--loss bce needs outputs in (0, 1), but an output is {worst:.4g} (activation {activation}); "
-            "use --activation sigmoid, or another --loss"
+            f"{where}--loss bce needs outputs in [0, 1], but an output is nan (activation {activation}): "
+            f"NaN/inf weights or inf inputs make NaN; {fix}, or use another --loss"
         )
+    raise UsageError(
+        f"{where}--loss bce needs outputs in [0, 1], but an output is {worst:.4g} (activation {activation}); "
+        "use --activation sigmoid, or another --loss"
+    )
+
+
+def check_bce_samples(loss: str, x, t, place) -> None:
+    """--loss bce: targets in [0, 1] and no NaN input, as torch requires, named by `place(kind, row, col)`."""
+    import torch
+
+    if loss != "bce":
+        return
+    outside = ~((t >= 0) & (t <= 1))  # NaN is outside too
+    if bool(outside.any()):
+        row, col = (int(i) for i in outside.nonzero()[0])
+        value = float(t[row, col])
+        raise UsageError(
+            f"{place('t', row, col)}: --loss bce needs targets in [0, 1], got {value:g}; "
+            "give targets between 0 and 1, or use another --loss"
+        )
+    missing = torch.isnan(x)
+    if bool(missing.any()):
+        row, col = (int(i) for i in missing.nonzero()[0])
+        raise UsageError(
+            f"{place('x', row, col)}: --loss bce cannot take a NaN input (the output would be NaN, outside [0, 1]); "
+            "give a number there, or use another --loss"
+        )
+
+
+def option_place(x_rows: int, t_rows: int):
+    """Names a value typed with --x/--t, as parse_rows numbers the rows."""
+
+    def place(kind: str, row: int, col: int) -> str:
+        option, rows = ("--x", x_rows) if kind == "x" else ("--t", t_rows)
+        return f"{option}{f' row {row + 1}' if rows > 1 else ''} value {col + 1}"
+
+    return place
 
 
 def loss_grad(name: str, output, target):
@@ -531,8 +611,9 @@ def backward(net: Network, x_rows, t_rows, loss: str, activation: str | None = N
     activation = activation or net.activation
     check_inputs(x_rows, net.in_features)
     check_targets(t_rows, net.out_features, len(x_rows))
-    x = net.tensor(x_rows)
-    t = net.tensor(t_rows)
+    x = net.tensor(x_rows, "--x")
+    t = net.tensor(t_rows, "--t")
+    check_bce_samples(loss, x, t, option_place(len(x_rows), len(t_rows)))
     weight_before = net.linear.weight.detach().clone()
     bias_before = None if net.linear.bias is None else net.linear.bias.detach().clone()
     w_grad_before = net.weight_grad()
@@ -587,6 +668,7 @@ def backward(net: Network, x_rows, t_rows, loss: str, activation: str | None = N
         max_abs_diff=worst,
         match=same,
         weights_unchanged=unchanged,
+        notes=list(net.notes),
     )
 
 
@@ -622,7 +704,7 @@ def set_value(net: Network, name: str, index: tuple[int, ...], value: float) -> 
     if len(index) != len(shape):
         want = "ROW,COL" if name == "weight" else "ROW"
         raise UsageError(f"{name} has shape {shape}; index it as {name}[{want}], got {len(index)} index(es)")
-    for i, (k, n) in enumerate(zip(index, shape)):
+    for i, (k, n) in enumerate(zip(index, shape, strict=True)):
         if not -n <= k < n:
             raise UsageError(f"{name}[{','.join(map(str, index))}]: index {k} is out of range for dimension {i} of size {n}")
     with torch.no_grad():
@@ -633,6 +715,14 @@ def set_value(net: Network, name: str, index: tuple[int, ...], value: float) -> 
             raise UsageError(f"{name}[{','.join(map(str, index))}]={value}: too large for {param.dtype}") from None
         new = float(param[index])
     return old, new
+
+
+def set_note(name: str, index: tuple[int, ...], new: float) -> str | None:
+    """A warning when a hand edit leaves a NaN or inf in the network."""
+    if math.isfinite(new):
+        return None
+    where = f"{name}[{','.join(map(str, index))}]"
+    return f"warning: {where} is now {new}; every output that uses it will not be finite (set it to a number to undo)"
 
 
 def finite_or_warn(value: float) -> str | None:

@@ -11,15 +11,19 @@ import csv
 import io
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from linctl.errors import UsageError
+from linctl.parsing import number_problem, shown_int
 
 
 @dataclass
 class Table:
-    values: object  # numpy array (rows, columns), float64
+    values: Any  # numpy array (rows, columns), float64
     header: list[str] | None
     source: str
+    path: str | None = None  # the file read, to find a sample's line again
+    raw: bytes | None = None  # what stdin held, for the same
 
     @property
     def rows(self) -> int:
@@ -31,6 +35,7 @@ class Table:
 
 
 def _is_number(text: str) -> bool:
+    """Number-like, Unicode digits included: a first line of them is data (and refused there), not a header."""
     try:
         float(text)
         return True
@@ -64,7 +69,9 @@ def read(source: str) -> Table:
         if any(sep in first_text for sep in ";\t"):
             raise UsageError(f"--data {name} line 1: no commas; linctl reads comma-separated values, like 1,0.5,1")
         raise UsageError(f"--data {name}: a header but no samples; add one sample per line below it")
-    return Table(values=values, header=header, source=name)
+    if source == "-":
+        return Table(values=values, header=header, source=name, raw=raw)
+    return Table(values=values, header=header, source=name, path=source)
 
 
 def _first_line(source: str, name: str) -> bytes:
@@ -121,13 +128,13 @@ def _scan(raw: bytes, has_header: bool, name: str):
             raise UsageError(f"--data {name} line {line_no}: {len(record)} columns, but the file has {width}; every line needs {width}")
         row = []
         for col, cell in enumerate(record, start=1):
-            cell = cell.strip()
+            cell = cell.strip(" \t\r\n\f\v")
             if not cell:
                 raise UsageError(f"--data {name} line {line_no} column {col}: empty value; fill it in or drop the line")
-            try:
-                row.append(float(cell))
-            except ValueError:
-                raise UsageError(f"--data {name} line {line_no} column {col}: {cell!r} is not a number") from None
+            problem = number_problem(cell)
+            if problem:
+                raise UsageError(f"--data {name} line {line_no} column {col}: {problem}")
+            row.append(float(cell))
         rows.append(row)
     return np.array(rows, dtype=np.float64).reshape(len(rows), width or 0)
 
@@ -143,12 +150,31 @@ def _records(reader, name: str):
             raise UsageError(f"--data {name} line {reader.line_num}: {exc}; write plain comma-separated numbers") from None
 
 
+def line_of(table: Table, row: int) -> int:
+    """The file line that holds sample `row` (0-based), counted as the reader counts them."""
+    raw = table.raw if table.raw is not None else _read_bytes(table.path or table.source, table.source)
+    reader = csv.reader(io.StringIO(raw.decode("utf-8", "replace"), newline=""))
+    seen = -1
+    try:
+        for line_no, record in enumerate(reader, start=1):
+            if table.header is not None and line_no == 1:
+                continue
+            if not record or all(not c.strip() for c in record):
+                continue
+            seen += 1
+            if seen == row:
+                return line_no
+    except csv.Error:  # pandas read what the csv module cannot: count plainly
+        pass
+    return row + 1 + (table.header is not None)
+
+
 def split(table: Table, in_features: int, targets: int | None, out_features: int):
     """(x, t) as float64 numpy arrays; the columns must add up to IN + targets."""
     k = out_features if targets is None else targets
     if k != out_features:
         raise UsageError(
-            f"--targets {k}: the network has out_features={out_features}, so each sample needs {out_features} target columns"
+            f"--targets {shown_int(k)}: the network has out_features={out_features}, so each sample needs {out_features} target columns"
         )
     if table.columns != in_features + k:
         raise UsageError(

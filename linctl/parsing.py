@@ -15,22 +15,69 @@ from linctl.errors import UsageError
 MAX_FEATURES = 1 << 20
 
 
+_ASCII_SPACE = " \t\r\n\f\v"
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+_INT = re.compile(r"[+-]?[0-9]+")
+SHOW_CHARS = 40  # a bad value longer than this is shown cut short
+
+
+def shown(item: str) -> str:
+    """A value for a message: quoted, escaped, and cut short when long."""
+    if len(item) > SHOW_CHARS:
+        return repr(item[:SHOW_CHARS]) + f"… ({len(item)} characters)"
+    return repr(item)
+
+
+def shown_int(value: int) -> str:
+    """A whole number for a message: a huge one is cut short, not written out in thousands of digits."""
+    digits = str(value)
+    return digits if len(digits) <= 24 else f"{digits[:12]}… ({len(digits.lstrip('-'))} digits)"
+
+
+def number_problem(text: str, whole: bool = False) -> str | None:
+    """Why `text` is not an ASCII number (a whole one if `whole`); None when it is one.
+
+    Python's float() and int() also take Arabic-Indic, full-width and other
+    Unicode digits and spaces; linctl reads only ASCII numbers, so what a user
+    sees is what the network gets.
+    """
+    import unicodedata
+
+    item = text.strip(_ASCII_SPACE)
+    if (_INT if whole else _FLOAT).fullmatch(item):
+        return None
+    example = "1, 2 or -3" if whole else "1, -0.5 or 2e-3"
+    for char in item:
+        if char.isascii():
+            continue
+        code = f"U+{ord(char):04X}"
+        name = unicodedata.name(char, code)
+        if unicodedata.category(char) == "Pd" or "MINUS" in name:
+            return f"{shown(item)} has {name} ({code}) as a minus sign; use '-' (ASCII), like {'-3' if whole else '-0.5'}"
+        if unicodedata.category(char) in ("Nd", "No", "Nl"):
+            return f"{shown(item)} has the digit {char!r} ({name}, {code}); write the digits 0-9 (ASCII)"
+        if char.isspace() or unicodedata.category(char) in ("Zs", "Cf"):
+            return f"{shown(item)} has an invisible or non-ASCII space ({name}, {code}); remove it"
+        return f"{shown(item)} has the character {char!r} ({name}, {code}); write numbers in ASCII, like {example}"
+    if whole:
+        return f"{shown(item)} is not a whole number; write one like {example}"
+    return f"{shown(item)} is not a number; write numbers like {example}"
+
+
 def parse_number(text: str, where: str) -> float:
     """One number; `where` names the option and position for the message."""
-    item = text.strip()
+    item = text.strip(_ASCII_SPACE)
     if not item:
         raise UsageError(f"{where}: empty value; write numbers separated by commas, like 1,0.5,-2")
-    try:
-        if "_" in item:
-            raise ValueError
-        return float(item)
-    except ValueError:
-        raise UsageError(f"{where}: {item!r} is not a number; write numbers like 1, -0.5 or 2e-3") from None
+    problem = number_problem(item)
+    if problem:
+        raise UsageError(f"{where}: {problem}")
+    return float(item)
 
 
 def parse_vector(text: str, option: str, row: int | None = None) -> list[float]:
     """'1,0.5,-2' -> [1.0, 0.5, -2.0]."""
-    text = text.strip()
+    text = text.strip(_ASCII_SPACE)
     label = option if row is None else f"{option} row {row}"
     if not text:
         raise UsageError(f"{label}: no values; write numbers separated by commas, like {option} 1,0.5")
@@ -68,9 +115,9 @@ def check_sizes(in_features: int, out_features: int, element_size: int, availabl
     """Refuse zero, negative and unallocatable sizes before allocating."""
     for name, value in (("IN", in_features), ("OUT", out_features)):
         if value < 1:
-            raise UsageError(f"{name} must be a positive whole number, got {value}")
+            raise UsageError(f"{name} must be a positive whole number, got {shown_int(value)}")
         if value > MAX_FEATURES:
-            raise UsageError(f"{name}={value} is too large; linctl allows at most {MAX_FEATURES} features")
+            raise UsageError(f"{name}={shown_int(value)} is too large; linctl allows at most {MAX_FEATURES} features")
     needed = (in_features * out_features + out_features) * element_size * 3
     if available is not None and needed > available:
         raise UsageError(
@@ -79,7 +126,7 @@ def check_sizes(in_features: int, out_features: int, element_size: int, availabl
         )
 
 
-_ASSIGN = re.compile(r"^\s*(weight|bias)\s*\[\s*([^\]]*)\]\s*=\s*(.+?)\s*$")
+_ASSIGN = re.compile(r"^\s*(weight|bias)\s*\[\s*([^\]]*)\]\s*=\s*(.+?)\s*$", re.ASCII | re.DOTALL)
 
 
 def parse_assignment(text: str) -> tuple[str, tuple[int, ...], float]:
@@ -87,14 +134,17 @@ def parse_assignment(text: str) -> tuple[str, tuple[int, ...], float]:
     match = _ASSIGN.match(text)
     if not match:
         raise UsageError(
-            f"cannot read {text!r}; write 'weight[ROW,COL]=VALUE' or 'bias[ROW]=VALUE', like 'weight[0,1]=0.5'"
+            f"cannot read {shown(text)}; write 'weight[ROW,COL]=VALUE' or 'bias[ROW]=VALUE', like 'weight[0,1]=0.5'"
         )
     name, index_text, value_text = match.groups()
+    parts = index_text.split(",")
+    if any(number_problem(i, whole=True) for i in parts):
+        raise UsageError(f"{shown(text)}: the index must be whole numbers (ASCII digits), like {name}[0,1]")
     try:
-        index = tuple(int(i) for i in index_text.split(","))
-    except ValueError:
-        raise UsageError(f"{text!r}: the index must be whole numbers, like {name}[0,1]") from None
-    return name, index, parse_number(value_text, text)
+        index = tuple(int(i) for i in parts)
+    except ValueError:  # more digits than Python converts
+        raise UsageError(f"{shown(text)}: the index has too many digits; use an index within the shape") from None
+    return name, index, parse_number(value_text, shown(text))
 
 
 def parse_betas(text: str) -> tuple[float, float]:
@@ -107,4 +157,4 @@ def parse_betas(text: str) -> tuple[float, float]:
 def check_seed(seed: int | None) -> None:
     """torch takes seeds that fit in 64 bits."""
     if seed is not None and not -(2**63) <= seed < 2**64:
-        raise UsageError(f"--seed: {seed} does not fit in 64 bits; use a seed between 0 and {2**64 - 1}")
+        raise UsageError(f"--seed: {shown_int(seed)} does not fit in 64 bits; use a seed between 0 and {2**64 - 1}")

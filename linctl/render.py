@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 EDGE = 3  # rows/columns shown at each end of a summarised tensor
 SHOW_LIMIT = 10  # tensors with more rows or columns than this are summarised
@@ -95,7 +96,7 @@ def _kept(n: int) -> list[int | None]:
     """Indices shown for a dimension of size n; None marks the gap."""
     if n <= SHOW_LIMIT:
         return list(range(n))
-    return list(range(EDGE)) + [None] + list(range(n - EDGE, n))
+    return [*range(EDGE), None, *range(n - EDGE, n)]
 
 
 def _values(tensor, rows: list[int | None], cols: list[int | None]) -> list[list[str]]:
@@ -126,10 +127,10 @@ def matrix(title: str, tensor, row_name: str = "out", col_name: str = "in", styl
     table.add_column("", style="bold")
     for c in cols:
         table.add_column("…" if c is None else f"{col_name}[{c}]", justify="right")
-    for r, cells in zip(rows, _values(tensor, rows, cols)):
+    for r, cells in zip(rows, _values(tensor, rows, cols), strict=True):
         label = "⋮" if r is None else f"{row_name}[{r}]"
         if styles is not None and r is not None:
-            cells = [_styled(cell, styles, r, c) for cell, c in zip(cells, cols)]
+            cells = [_styled(cell, styles, r, c) for cell, c in zip(cells, cols, strict=True)]
         table.add_row(label, *cells)
     return _titled(title, tensor, table)
 
@@ -248,7 +249,7 @@ def inspect_json(d, path: str, backup: str | None = None) -> dict:
 def inspect_view(d, path: str) -> None:
     facts = [
         ("structure", d.structure),
-        ("activation", d.activation + ("" if d.activation == "none" else f"  (applied after the linear map)")),
+        ("activation", d.activation + ("" if d.activation == "none" else "  (applied after the linear map)")),
         ("dtype", d.dtype),
         ("requires_grad", f"weight {d.requires_grad}" + (f", bias {d.requires_grad}" if d.bias_enabled else "")),
         ("parameters", f"{d.parameters:,}  (weight {d.out_features}×{d.in_features}"
@@ -326,7 +327,7 @@ def write_out(r) -> list[str]:
     for b in range(batch):
         for j in range(n_out):
             name = f"y[{j}]" if batch == 1 else f"y[{b},{j}]"
-            terms = _signed([f"{fmt(w)}*{_factor(v)}" for w, v in zip(weight[j], x[b])]
+            terms = _signed([f"{fmt(w)}*{_factor(v)}" for w, v in zip(weight[j], x[b], strict=True)]
                             + ([fmt(bias[j])] if bias is not None else []))
             line = f"{name} = {terms} = {fmt(y[b][j])}"
             if r.activation != "none":
@@ -374,7 +375,7 @@ def trap_lines(r) -> list:
 
 
 def forward_view(r) -> None:
-    n_out, batch = r.manual.shape
+    n_out, _batch = r.manual.shape
     parts = [
         heading(f"{r.structure}   activation {r.activation}   {r.dtype} on {r.device}"),
         samples("x", r.x, "in"),

@@ -209,28 +209,18 @@ def zero_grad_view(before: dict, path: str) -> None:
 
 
 def train_step_json(r) -> dict:
+    """The keys of backward and of step (step's where both have one: the weights after the step).
+
+    `weight_grad_before`/`bias_grad_before` are .grad just before loss.backward(),
+    as in backward: None here, since zero_grad ran first. `grad_match` is `match`,
+    kept under its first name.
+    """
     b, s = r.backward, r.step
     return {
-        "x": plain(b.x),
-        "t": plain(b.t),
-        "output": plain(b.output),
-        "loss": b.loss,
-        "weight_before": plain(s.weight_before),
-        "bias_before": plain(s.bias_before),
-        "weight_grad": plain(s.weight_grad),
-        "bias_grad": plain(s.bias_grad),
-        "manual_weight_grad": plain(b.manual_weight_grad),
-        "manual_bias_grad": plain(b.manual_bias_grad),
+        **backward_json(b),
+        **step_json(s),
         "grad_match": b.match,
-        "weight_change": plain(s.weight_change),
-        "bias_change": plain(s.bias_change),
-        "weight": plain(s.weight),
-        "bias": plain(s.bias),
-        "lr": s.lr,
-        "optimizer": s.optimizer,
-        "settings": step_json(s)["settings"],
-        "hand_match": s.hand_match,
-        "step": s.step,
+        "grads_cleared": r.grads_cleared,
     }
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from linctl import core, optimizers
-from linctl.core import Network, activate, check_bce, cpu, loss_value
+from linctl.core import Network, activate, check_bce, loss_value
+from linctl.errors import UsageError
+from linctl.parsing import shown_int
 
 
 @dataclass
@@ -27,7 +30,7 @@ def train_step(net: Network, plan: optimizers.Plan, x_rows, t_rows, loss: str, a
     back.weight = back.weight.clone()
     back.bias = None if back.bias is None else back.bias.clone()
     stepped = optimizers.step(net, plan)
-    return TrainStepResult(backward=back, step=stepped, grads_cleared=had_grads, notes=list(plan.notes))
+    return TrainStepResult(backward=back, step=stepped, grads_cleared=had_grads, notes=back.notes + list(plan.notes))
 
 
 @dataclass
@@ -61,12 +64,58 @@ class TrainResult:
         return self.losses[-1] if self.losses else None
 
 
+# One run takes at most this many steps (days of work at the fastest); run `train` again to go on:
+# the optimizer state carries over, so two runs equal one.
+MAX_STEPS = 10**9
+
+
 def schedule(samples: int, batch_size: int | None, steps: int | None, epochs: int | None) -> tuple[int, int, int]:
     """(batch size, batches per epoch, total steps)."""
     batch = min(batch_size or samples, samples)
     per_epoch = math.ceil(samples / batch)
     total = steps if steps is not None else per_epoch * (epochs if epochs is not None else 1)
+    if total > MAX_STEPS:
+        option = f"--steps {shown_int(steps)}" if steps is not None else f"--epochs {shown_int(epochs or 1)} ({shown_int(total)} steps)"
+        raise UsageError(
+            f"{option}: one train run takes at most {MAX_STEPS:,} steps; run train again to go on "
+            "(the optimizer state carries over)"
+        )
     return batch, per_epoch, total
+
+
+def prepare_samples(net: Network, x, t, *, loss: str, table=None, notes: list[str] | None = None):
+    """Training samples in the network's dtype, checked as the loss needs them.
+
+    Values the dtype cannot hold (1e39 in float32) are noted; for --loss bce a
+    target outside [0, 1] or a NaN input is refused, named by the data file's
+    line (or the --x/--t row).
+    """
+    import torch
+
+    from linctl import data
+
+    # row-major, as torch.tensor(rows) is: pandas hands columns (Fortran order), and a matrix product
+    # over another memory layout may round differently from the plain loop's
+    xs = x.to(dtype=net.dtype, memory_format=torch.contiguous_format).contiguous()
+    ts = t.to(dtype=net.dtype, memory_format=torch.contiguous_format).contiguous()
+    if table is None:
+        checks = [(x, xs, "--x"), (t, ts, "--t")]
+        place = core.option_place(xs.shape[0], ts.shape[0])
+    else:
+        name = f"--data {table.source}"
+        finite = bool(xs.isfinite().all()) and bool(ts.isfinite().all())
+        checks = [] if finite else [(torch.cat([x, t], dim=1), torch.cat([xs, ts], dim=1), name)]
+
+        def place(kind: str, row: int, col: int) -> str:
+            column = col + 1 + (net.in_features if kind == "t" else 0)
+            return f"{name} line {data.line_of(table, row)} column {column}"
+
+    for typed, cast, what in checks:
+        warning = core.cast_note(typed, cast, what)
+        if warning and notes is not None:
+            notes.append(warning)
+    core.check_bce_samples(loss, xs, ts, place)
+    return xs, ts
 
 
 def train(
@@ -96,7 +145,7 @@ def train(
 
     activation = activation or net.activation
     samples = x.shape[0]
-    batch, per_epoch, total = schedule(samples, batch_size, steps, epochs)
+    batch, _per_epoch, total = schedule(samples, batch_size, steps, epochs)
     generator = torch.Generator()
     if seed is not None:
         generator.manual_seed(seed)
@@ -126,8 +175,12 @@ def train(
             optimizer.zero_grad()
             o = activate(activation, linear(xb))
             if check_range:
-                check_bce(loss, activation, o.detach())
-            value = loss_value(loss, o, tb)
+                check_bce(loss, activation, o.detach(), step=done + 1)
+            try:
+                value = loss_value(loss, o, tb)
+            except RuntimeError:
+                check_bce(loss, activation, o.detach(), step=done + 1)  # says why, when it is the range
+                raise
             value.backward()
             optimizers.run_step(optimizer)
             losses.append(value.detach())

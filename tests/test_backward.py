@@ -1,4 +1,9 @@
-"""Issue 3: `linctl backward` against the same forward/loss/backward done in plain torch here."""
+"""Issue 3: `linctl backward` against the same forward/loss/backward done in plain torch here.
+
+linctl runs the same torch operations on CPU as the plain code in these tests, so its numbers are
+compared bit for bit (`exact`). Only the chain rule written out by hand uses other operations, in
+another order, so it alone is compared within float tolerance.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from conftest import f32, rows, vec
-from conftest import run, run_json
+from conftest import f32, rows, run, run_json, vec
 
 BACKWARD_KEYS = {
     "x", "t", "output", "loss", "weight_grad", "bias_grad", "weight_grad_before", "bias_grad_before",
@@ -41,6 +45,11 @@ LOSSES = {
     "bce": torch.nn.BCELoss(),
     "diff": lambda o, t: (t - o).mean(),
 }
+
+
+def exact(actual, expected) -> None:
+    """JSON numbers (shortest float32 repr) against a tensor: bit for bit."""
+    assert_close(torch.tensor(actual, dtype=expected.dtype), expected.detach(), rtol=0, atol=0)
 
 
 def build(state, data, activation="none"):
@@ -79,22 +88,68 @@ def test_backward_matches_plain_torch(state, loss, activation):
     assert net.weight.grad is None
     o, value = torch_backward(net, data["X"], data["T"], loss, activation)
 
-    assert BACKWARD_KEYS <= set(out)
-    assert_close(f32(out["x"]), f32(data["X"]))
-    assert_close(f32(out["t"]), f32(data["T"]))
-    assert_close(f32(out["output"]), o)
-    assert out["loss"] == pytest.approx(value, rel=1e-5, abs=1e-6)
+    assert set(out) >= BACKWARD_KEYS
+    exact(out["x"], f32(data["X"]))
+    exact(out["t"], f32(data["T"]))
+    exact(out["output"], o)
+    assert out["loss"] == value
     assert out["weight_grad_before"] is None and out["bias_grad_before"] is None
-    assert_close(f32(out["weight_grad"]), net.weight.grad)
-    assert_close(f32(out["bias_grad"]), net.bias.grad)
-    # the chain rule by hand, checked against torch's autograd done here
+    exact(out["weight_grad"], net.weight.grad)
+    exact(out["bias_grad"], net.bias.grad)
+    # the chain rule by hand, checked against torch's autograd done here: other operations in
+    # another order (dL/do · do/dy, then a matrix product), so equal only within float tolerance
     assert_close(f32(out["manual_weight_grad"]), net.weight.grad)
     assert_close(f32(out["manual_bias_grad"]), net.bias.grad)
     assert out["match"] is True
     assert 0 <= out["max_abs_diff"] < 1e-5
     # backward never moves the weights
-    assert_close(f32(out["weight"]), f32(data["W"]), rtol=0, atol=0)
-    assert_close(f32(out["bias"]), f32(data["b"]), rtol=0, atol=0)
+    exact(out["weight"], f32(data["W"]))
+    exact(out["bias"], f32(data["b"]))
+
+
+def torch_results(data, loss, activation):
+    """(output, loss, weight.grad, bias.grad) of one plain-torch backward."""
+    net = torch_net(data)
+    o, value = torch_backward(net, data["X"], data["T"], loss, activation)
+    return o, value, net.weight.grad, net.bias.grad
+
+
+def differs(out, other) -> bool:
+    """linctl's result is not the one another choice gives."""
+    o, value, w_grad, b_grad = other
+    return not (
+        torch.equal(f32(out["output"]), o) and out["loss"] == value
+        and torch.equal(f32(out["weight_grad"]), w_grad) and torch.equal(f32(out["bias_grad"]), b_grad)
+    )
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_each_loss_matters(state, loss):
+    """--loss L equals torch with L bit for bit, and no other loss gives those numbers."""
+    build(state, MIXED, "sigmoid")  # outputs in (0, 1): every loss is defined
+    out = run_json(*backward_args(MIXED, loss), state=state)
+    _, value, w_grad, b_grad = torch_results(MIXED, loss, "sigmoid")
+    assert out["loss"] == value
+    exact(out["weight_grad"], w_grad)
+    exact(out["bias_grad"], b_grad)
+    for other in LOSSES:
+        if other != loss:
+            assert differs(out, torch_results(MIXED, other, "sigmoid")), f"--loss {loss} gives {other}'s numbers"
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_each_activation_matters(state, activation):
+    """--activation A equals torch with A bit for bit, and no other activation gives those numbers."""
+    build(state, MIXED, activation)  # pre-activations of both signs: relu differs from none
+    out = run_json(*backward_args(MIXED, "mse"), state=state)
+    o, value, w_grad, b_grad = torch_results(MIXED, "mse", activation)
+    exact(out["output"], o)
+    assert out["loss"] == value
+    exact(out["weight_grad"], w_grad)
+    exact(out["bias_grad"], b_grad)
+    for other in ACTIVATIONS:
+        if other != activation:
+            assert differs(out, torch_results(MIXED, "mse", other)), f"{activation} gives {other}'s numbers"
 
 
 def test_grads_are_none_before_backward(state):
@@ -115,17 +170,17 @@ def test_backward_twice_accumulates(state):
     single_w, single_b = net.weight.grad.clone(), net.bias.grad.clone()
     torch_backward(net, MIXED["X"], MIXED["T"], "mse", "sigmoid")  # no zero_grad: adds up
 
-    assert_close(f32(first["weight_grad"]), single_w)
-    assert_close(f32(second["weight_grad_before"]), f32(first["weight_grad"]), rtol=0, atol=0)
-    assert_close(f32(second["bias_grad_before"]), f32(first["bias_grad"]), rtol=0, atol=0)
-    assert_close(f32(second["weight_grad"]), 2 * single_w)
-    assert_close(f32(second["bias_grad"]), 2 * single_b)
-    assert_close(f32(second["weight_grad"]), net.weight.grad)
-    assert_close(f32(second["bias_grad"]), net.bias.grad)
-    # the hand check is about this backward alone, and still agrees
+    exact(first["weight_grad"], single_w)
+    exact(second["weight_grad_before"], f32(first["weight_grad"]))
+    exact(second["bias_grad_before"], f32(first["bias_grad"]))
+    exact(second["weight_grad"], 2 * single_w)  # g + g is exactly 2g
+    exact(second["bias_grad"], 2 * single_b)
+    exact(second["weight_grad"], net.weight.grad)
+    exact(second["bias_grad"], net.bias.grad)
+    # the hand check is about this backward alone, and still agrees (by hand: float tolerance)
     assert_close(f32(second["manual_weight_grad"]), single_w)
     assert second["match"] is True
-    assert_close(f32(second["weight"]), f32(MIXED["W"]), rtol=0, atol=0)
+    exact(second["weight"], f32(MIXED["W"]))
 
 
 def test_backward_accumulates_different_batches(state):
@@ -139,9 +194,9 @@ def test_backward_accumulates_different_batches(state):
     torch_backward(net, MIXED["X"], MIXED["T"], "l1", "tanh")
     before_w = net.weight.grad.clone()
     torch_backward(net, other_x, other_t, "l1", "tanh")
-    assert_close(f32(out["weight_grad_before"]), before_w)
-    assert_close(f32(out["weight_grad"]), net.weight.grad)
-    assert_close(f32(out["bias_grad"]), net.bias.grad)
+    exact(out["weight_grad_before"], before_w)
+    exact(out["weight_grad"], net.weight.grad)
+    exact(out["bias_grad"], net.bias.grad)
 
 
 def test_view_says_gradients_accumulate(state):
@@ -169,12 +224,12 @@ def test_weights_unchanged_on_disk_and_grads_saved(state):
     torch_backward(net, MIXED["X"], MIXED["T"], "mse", "relu")
     assert torch.equal(after["params"]["0.weight"], before["params"]["0.weight"])
     assert torch.equal(after["params"]["0.bias"], before["params"]["0.bias"])
-    assert_close(after["grads"]["0.weight"], net.weight.grad)
-    assert_close(after["grads"]["0.bias"], net.bias.grad)
+    assert torch.equal(after["grads"]["0.weight"], net.weight.grad)
+    assert torch.equal(after["grads"]["0.bias"], net.bias.grad)
     assert after["step"] == 0
     shown = run_json("inspect", state=state)
-    assert_close(f32(shown["weight_grad"]), net.weight.grad)
-    assert_close(f32(shown["bias_grad"]), net.bias.grad)
+    exact(shown["weight_grad"], net.weight.grad)
+    exact(shown["bias_grad"], net.bias.grad)
 
 
 def test_bce_without_sigmoid_out_of_range_is_exit_2(state):
@@ -184,7 +239,7 @@ def test_bce_without_sigmoid_out_of_range_is_exit_2(state):
     assert out.stdout == ""
     message = out.stderr.strip()
     assert "\n" not in message and "Traceback" not in message
-    assert "bce" in message and "(0, 1)" in message
+    assert "bce" in message and "[0, 1]" in message
     assert "sigmoid" in message  # says how to fix it
     # nothing was stored
     assert torch.load(state, weights_only=True)["grads"]["0.weight"] is None
@@ -195,8 +250,8 @@ def test_bce_with_sigmoid_override_works(state):
     out = run_json(*backward_args(MIXED, "bce", "--activation", "sigmoid"), state=state)
     net = torch_net(MIXED)
     _, value = torch_backward(net, MIXED["X"], MIXED["T"], "bce", "sigmoid")
-    assert out["loss"] == pytest.approx(value, rel=1e-5)
-    assert_close(f32(out["weight_grad"]), net.weight.grad)
+    assert out["loss"] == value
+    exact(out["weight_grad"], net.weight.grad)
 
 
 def test_activation_override_is_for_one_run_only(state):
@@ -204,8 +259,8 @@ def test_activation_override_is_for_one_run_only(state):
     once = run_json(*backward_args(MIXED, "mse", "--activation", "tanh"), state=state)
     tanh_net = torch_net(MIXED)
     torch_backward(tanh_net, MIXED["X"], MIXED["T"], "mse", "tanh")
-    assert_close(f32(once["weight_grad"]), tanh_net.weight.grad)
-    assert_close(f32(once["bias_grad"]), tanh_net.bias.grad)
+    exact(once["weight_grad"], tanh_net.weight.grad)
+    exact(once["bias_grad"], tanh_net.bias.grad)
 
     assert run_json("inspect", state=state)["activation"] == "sigmoid"
     assert torch.load(state, weights_only=True)["layers"][0]["activation"] == "sigmoid"
@@ -214,8 +269,8 @@ def test_activation_override_is_for_one_run_only(state):
     again = run_json(*backward_args(MIXED, "mse"), state=state)
     sigmoid_net = torch_net(MIXED)
     o, _ = torch_backward(sigmoid_net, MIXED["X"], MIXED["T"], "mse", "sigmoid")
-    assert_close(f32(again["output"]), o)
-    assert_close(f32(again["weight_grad"]), sigmoid_net.weight.grad)
+    exact(again["output"], o)
+    exact(again["weight_grad"], sigmoid_net.weight.grad)
     assert again["weight_grad_before"] is None
 
 
@@ -225,9 +280,9 @@ def test_single_sample_out_1(state):
     out = run_json("backward", "--x", "2,1", "--t", "1", "--loss", "mse", state=state)
     net = torch_net(data)
     _, value = torch_backward(net, data["X"], data["T"], "mse", "none")
-    assert out["loss"] == pytest.approx(value)
-    assert_close(f32(out["weight_grad"]), net.weight.grad)
-    assert_close(f32(out["bias_grad"]), net.bias.grad)
+    assert out["loss"] == value
+    exact(out["weight_grad"], net.weight.grad)
+    exact(out["bias_grad"], net.bias.grad)
 
 
 @pytest.mark.parametrize(
@@ -248,3 +303,56 @@ def test_backward_bad_input_is_exit_2(state, args, option):
     assert option in out.stderr
     assert "Traceback" not in out.stderr
     assert torch.load(state, weights_only=True)["grads"]["0.weight"] is None
+
+
+# --------------------------------------------------------------------------
+# --loss bce: what torch's binary_cross_entropy refuses is exit 2, named, with the range
+
+
+@pytest.mark.parametrize(
+    "x, t, words",
+    [
+        ("1,2,-1", "2,0.5", ["--t value 1", "[0, 1]", "got 2"]),
+        ("1,2,-1", "0.5,-0.25", ["--t value 2", "[0, 1]", "got -0.25"]),
+        ("1,2,-1;0.5,-1.5,2", "0,1;1,1.0001", ["--t row 2 value 2", "[0, 1]"]),
+        ("1,2,-1", "nan,0.5", ["--t value 1", "[0, 1]", "nan"]),
+        ("1,2,-1", "inf,0.5", ["--t value 1", "[0, 1]", "inf"]),
+        ("1,nan,-1", "0,1", ["--x value 2", "NaN"]),
+        ("1,2,-1;nan,0,0", "0,1;1,0", ["--x row 2 value 1", "NaN"]),
+    ],
+)
+def test_bce_refuses_targets_outside_0_1_and_nan_inputs(state, x, t, words):
+    build(state, MIXED, "sigmoid")
+    before = state.read_bytes()
+    out = run("backward", f"--x={x}", f"--t={t}", "--loss", "bce", "--json", state=state)
+    assert out.exit_code == 2, out.stderr
+    assert out.stdout == ""
+    errors = [line for line in out.stderr.splitlines() if not line.startswith("warning:")]
+    assert len(errors) == 1 and "internal error" not in errors[0] and "Traceback" not in out.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+    assert state.read_bytes() == before
+
+
+def test_bce_takes_targets_0_and_1_exactly(state):
+    """The edges of [0, 1] are allowed, as torch allows them."""
+    build(state, MIXED, "sigmoid")
+    out = run_json("backward", f"--x={rows(MIXED['X'][:2])}", "--t=0,1;1,0", "--loss", "bce", state=state)
+    net = torch_net(MIXED)
+    o = torch.sigmoid(net(f32(MIXED["X"][:2])))
+    value = torch.nn.BCELoss()(o, f32([[0, 1], [1, 0]]))
+    value.backward()
+    assert out["loss"] == value.item()
+    exact(out["weight_grad"], net.weight.grad)
+
+
+def test_bce_with_nan_weights_is_exit_2_naming_the_weights(state):
+    build(state, MIXED, "sigmoid")
+    assert run("set", "weight[0,0]=nan", state=state).exit_code == 0
+    before = state.read_bytes()
+    out = run("backward", f"--x={rows(MIXED['X'])}", f"--t={rows(MIXED['T'])}", "--loss", "bce", state=state)
+    assert out.exit_code == 2, out.stderr
+    message = out.stderr.strip()
+    assert len(message.splitlines()) == 1 and "internal error" not in message
+    assert "nan" in message and "weights" in message and "[0, 1]" in message
+    assert state.read_bytes() == before

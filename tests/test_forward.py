@@ -1,4 +1,9 @@
-"""`linctl forward --x ...`: net(x) and the hand computation, checked against plain torch."""
+"""`linctl forward --x ...`: net(x) and the hand computation, checked against plain torch.
+
+linctl runs the very torch operations these tests run (net(x); torch.mm(W, x.t()) + b.view(OUT, 1)),
+on CPU, so the numbers are compared bit for bit. Only where net(x) (one fused addmm) is set beside the
+product-then-sum by hand may the last bits differ, and that comparison keeps a float tolerance.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import run, run_json
 
@@ -26,8 +33,9 @@ def stored_net(path: Path) -> torch.nn.Linear:
     return net
 
 
-def close(actual, expected, **kw) -> None:
-    torch.testing.assert_close(torch.as_tensor(actual, dtype=expected.dtype), expected.detach(), **kw)
+def close(actual, expected) -> None:
+    """JSON numbers against a tensor, bit for bit (JSON holds the shortest repr of each float)."""
+    torch.testing.assert_close(torch.as_tensor(actual, dtype=expected.dtype), expected.detach(), rtol=0, atol=0)
 
 
 def build(state: Path, n_in: int, n_out: int, seed: int = 0, *extra: str) -> torch.nn.Linear:
@@ -44,7 +52,7 @@ def test_forward_equals_torch(state, n_in, n_out):
     values = [0.5 * (i + 1) * (-1) ** i for i in range(n_in)]
     x = torch.tensor([values])
     data = run_json("forward", "--x", ",".join(str(v) for v in values), state=state)
-    assert FORWARD_KEYS <= set(data)
+    assert set(data) >= FORWARD_KEYS
     y = net(x)
     close(data["x"], x)
     close(data["linear"], y)
@@ -54,7 +62,9 @@ def test_forward_equals_torch(state, n_in, n_out):
     assert torch.tensor(data["manual"]).shape == (n_out, 1)
     assert torch.tensor(data["linear"]).shape == (1, n_out)
     assert data["match"] is True
+    # net(x) is one addmm, the hand version a product then a sum: equal within float tolerance
     assert data["max_abs_diff"] == pytest.approx(0.0, abs=1e-5)
+    assert data["max_abs_diff"] == float((manual.t() - y).detach().abs().max())
     assert data["grad_fn"] == type(y.grad_fn).__name__ == "AddmmBackward0"
 
 
@@ -134,7 +144,7 @@ def test_no_bias_trap_for_one_output(state):
     assert data["bias_trap"] is None
     x = torch.tensor([[1.0, 2, 3], [4, 5, 6]])
     # for OUT=1 plain broadcasting happens to give the right numbers
-    torch.testing.assert_close(torch.mm(net.weight, x.t()) + net.bias, torch.mm(net.weight, x.t()) + net.bias.view(1, 1))
+    assert torch.equal(torch.mm(net.weight, x.t()) + net.bias, torch.mm(net.weight, x.t()) + net.bias.view(1, 1))
     result = run("forward", "--x", "1,2,3", state=state)
     assert "bias trap" not in result.stdout
 
@@ -173,8 +183,13 @@ def test_bias_trap_in_view(state):
 # activations
 
 
-@pytest.mark.parametrize("activation,fn", [("sigmoid", torch.sigmoid), ("relu", torch.relu), ("tanh", torch.tanh)])
-def test_activation_applied(state, activation, fn):
+ACTIVATIONS = {"none": lambda y: y, "sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_activation_applied(state, activation):
+    """The output is fn(net(x)) bit for bit, and no other activation gives it."""
+    fn = ACTIVATIONS[activation]
     net = build(state, 2, 3, 14, "--activation", activation)
     data = run_json("forward", "--x", "1,-1;0.3,2", state=state)
     x = torch.tensor([[1.0, -1.0], [0.3, 2.0]])
@@ -182,7 +197,14 @@ def test_activation_applied(state, activation, fn):
     out = fn(y)
     close(data["linear"], y)
     close(data["output"], out)
+    assert (y < 0).any() and (y > 0).any()  # relu and none differ here
+    for other, other_fn in ACTIVATIONS.items():
+        if other != activation:
+            assert not torch.equal(torch.tensor(data["output"]), other_fn(y).detach()), other
     assert data["grad_fn"] == "AddmmBackward0"
+    if activation == "none":
+        assert data["output_grad_fn"] is None
+        return
     assert data["output_grad_fn"] == type(out.grad_fn).__name__
     view = run("forward", "--x", "1,-1", state=state).stdout
     assert f"{activation}(" in view
@@ -214,7 +236,7 @@ def test_forward_builds_a_network_when_none(state):
     x = torch.tensor([[1.0, 2.0, 3.0]])
     close(data["linear"], net(x))
     assert torch.tensor(data["linear"]).shape == (1, 1)
-    bound = 1 / 3 ** 0.5
+    bound = 1 / 3**0.5
     assert net.weight.detach().abs().max() <= bound + 1e-7
     # the second call uses it and says nothing more
     second = run("forward", "--x", "1,2,3", "--json", state=state)
@@ -275,11 +297,12 @@ def test_view_writes_each_output_out(state):
         assert line is not None, out
         terms = line.group(1)
         assert terms.count("*") == 3  # one product per input, then the bias
+        # the view prints 4 decimals: the text is compared to that precision
         assert float(line.group(2)) == pytest.approx(float(y[0, j]), abs=1e-4)
         # the written expression adds up to the stated value, with the real weights and inputs
         assert re.fullmatch(r"[-0-9.*+ ()]+", terms), terms
         assert eval(terms) == pytest.approx(float(y[0, j]), abs=1e-3)
-        for w, v in zip(net.weight[j].tolist(), x[0].tolist()):
+        for w, v in zip(net.weight[j].tolist(), x[0].tolist(), strict=True):
             assert f"{abs(w):.4f}*{v if v >= 0 else f'({v})'}" in terms
     assert "AddmmBackward0" in out
     assert "shape (1, 3)" in out  # x (B, IN)
@@ -296,7 +319,7 @@ def test_written_out_line_values(state):
     line = re.search(r"^y\[0\] = (.+) = (-?[0-9.]+(?:e[-+]?[0-9]+)?)\s*$", out, re.MULTILINE)
     assert line is not None, out
     # evaluate the written expression: it must give the stated value
-    expression = line.group(1)
+    expression = line.group(1)  # printed to 4 decimals, so it adds up to that precision
     assert re.fullmatch(r"[-0-9.*+ ]+", expression)
     assert eval(expression) == pytest.approx(float(line.group(2)), abs=1e-3)
     x = torch.tensor([[2.0, 1.0]])
@@ -339,8 +362,6 @@ def test_large_forward_summarised_and_correct(state):
 # any typed numbers: the same as torch
 
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False, width=32)
 
 
@@ -356,4 +377,4 @@ def test_forward_equals_torch_for_any_input(state, rows):
     close(data["x"], x)
     close(data["linear"], net(x))
     close(data["manual"], torch.mm(net.weight, x.t()) + net.bias.view(2, 1))
-    assert data["match"] is True
+    assert data["match"] is True  # net(x) beside the hand version: within float tolerance

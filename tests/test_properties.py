@@ -5,6 +5,7 @@ Also: a state file crafted to run code when unpickled is refused without running
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -46,6 +47,13 @@ def check_outcome(result, folder: Path, before: dict[str, bytes], as_json: bool)
     after.pop("net.pt.lock", None)
     before = {k: v for k, v in before.items() if k != "net.pt.lock"}
     assert after == before, "a failed command changed the state or its history"
+
+
+@pytest.fixture(autouse=True)
+def no_state_variable(monkeypatch):
+    """`shell --state` sets LINCTL_STATE in the process it runs in: here, the tests' own. Undone after each test."""
+    monkeypatch.setenv("LINCTL_STATE", "")
+    monkeypatch.delenv("LINCTL_STATE")
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +155,169 @@ def test_random_text_in_each_vector_option_alone(base, text):
                 assert option in result.stderr, result.stderr
             shutil.rmtree(folder)
             shutil.copytree(base, folder)
+
+
+# --------------------------------------------------------------------------
+# hostile values for every option of every command, listed from the Typer app itself
+
+
+HOSTILE = [
+    "", " ", "nan", "NaN", "inf", "-inf", "1e400", "-1e400", "-1", "0", "1e39",
+    "1" + "0" * 30, str(2**63), str(-(2**64)), "9" * 5000,  # huge whole numbers, past int()'s digit limit too
+    "١", "１٢", "−1", "–0.5", "1\u00a0",  # Unicode digits, minus signs and spaces
+    ";", ",", ";;", "1,", ",1", "1;", "\n", "'", '"', "--", "-", "=",
+    "x" * 10_000, "1," * 5_000 + "1", "1;" * 2_000 + "1",  # very long
+]
+
+# a working invocation of each command: its options and its positional arguments. A command the
+# app gains without an entry here fails test_every_command_has_a_baseline, so none goes untested.
+BASELINES: dict[str, tuple[dict[str, str], list[str]]] = {
+    "inspect": ({}, ["2", "2"]),
+    "forward": ({"--x": "1,1"}, []),
+    "backward": ({"--x": "1,1", "--t": "1,0"}, []),
+    "step": ({"--lr": "0.1"}, []),
+    "zero-grad": ({}, []),
+    "train-step": ({"--x": "1,1", "--t": "1,0", "--lr": "0.1"}, []),
+    "train": ({"--x": "1,1;0.5,-1", "--t": "1,0;0,1", "--lr": "0.1", "--steps": "2"}, []),
+    "history": ({}, []),
+    "undo": ({}, []),
+    "diff": ({}, []),
+    "set": ({}, ["weight[0,0]=0.5"]),
+    "shell": ({}, []),
+}
+# positional arguments before the one under test, where the baseline has none there
+ARGUMENT_FILL = {"inspect": ["2", "2"], "diff": ["1", "2"], "undo": ["1"], "set": ["weight[0,0]=0.5"]}
+# options the one under test cannot go with
+EXCLUSIVE = {("train", "--data"): ["--x", "--t"]}
+
+
+@functools.cache
+def app_commands():
+    """The click group Typer builds from the app (what `linctl` runs), built once."""
+    import typer
+
+    from linctl.cli import app
+
+    return typer.main.get_command(app)
+
+
+def run_group(*argv: str, input: str | None = None):
+    """conftest.run, on the group built once: the same invocation without Typer rebuilding it each time."""
+    from click.testing import CliRunner
+
+    from conftest import Result
+
+    environment = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "LINCTL_DEBUG": ""}
+    result = CliRunner().invoke(app_commands(), list(argv), input=input, env=environment, catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def is_flag(command: str, param_name: str) -> bool:
+    group = app_commands()
+    params = group.params if not command else group.commands[command].params
+    return bool(getattr(next(p for p in params if p.name == param_name), "is_flag", False))
+
+
+def every_parameter() -> list[tuple[str, str]]:
+    """(command, parameter name) for every parameter of every command, and the app's own options."""
+    group = app_commands()
+    pairs = [("", p.name) for p in group.params]
+    for name, command in sorted(group.commands.items()):
+        pairs += [(name, p.name) for p in command.params]
+    return pairs
+
+
+def hostile_argv(command: str, param_name: str, value: str, state: Path) -> list[str] | None:
+    """The baseline invocation with this parameter given `value` (None: nothing to give it)."""
+    group = app_commands()
+    if not command:  # the app's own options: --version
+        param = next(p for p in group.params if p.name == param_name)
+        return [f"{param.opts[0]}={value}"]
+    click_command = group.commands[command]
+    param = next(p for p in click_command.params if p.name == param_name)
+    options, base_args = BASELINES[command]
+    options = dict(options)
+    arguments = list(base_args)
+    if param.param_type_name == "argument":
+        position = [p.name for p in click_command.params if p.param_type_name == "argument"].index(param_name)
+        fill = ARGUMENT_FILL.get(command, [])
+        before = [*arguments, *fill[len(arguments):]][:position]
+        arguments = [*before, value, *arguments[position + 1:]]
+    else:
+        long = next(o for o in param.opts if o.startswith("--"))
+        for other in EXCLUSIVE.get((command, long), []):
+            options.pop(other, None)
+        options[long] = value
+    argv = [command] + [f"{k}={v}" for k, v in options.items()]
+    if "--state" not in options:
+        argv += ["--state", str(state)]
+    return [*argv, "--", *arguments] if arguments else argv
+
+
+def test_every_command_has_a_baseline():
+    assert set(app_commands().commands) == set(BASELINES), "a new command needs a working invocation in BASELINES"
+
+
+def test_each_baseline_works(base):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "s"
+        for command, (options, arguments) in BASELINES.items():
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(base, folder)
+            argv = [command, *(f"{k}={v}" for k, v in options.items()), "--state", str(folder / "net.pt"), "--", *arguments]
+            result = run_group(*argv, input="")
+            assert result.exit_code == 0, (argv, result.stderr)
+
+
+def state_loads(path: Path) -> None:
+    from linctl import state as state_file
+
+    state_file.load(path)  # raises if the file was damaged
+
+
+@pytest.mark.parametrize("command,param", every_parameter())
+def test_hostile_values_in_every_option(base, tmp_path, monkeypatch, command, param):
+    """Every value is exit 0, 1 or 2; a failure is one line, never an internal error, and changes nothing."""
+    monkeypatch.chdir(tmp_path)  # --state '' means .linctl/net.pt here; --state x makes ./x
+    folder = tmp_path / "s"
+    shutil.copytree(base, folder)
+    before = snapshot_files(folder)
+    # a flag takes no value: click refuses `--json=x` alike for any x, so a few values, and the flag alone
+    values = [*HOSTILE[:6], "x" * 10_000] if is_flag(command, param) else HOSTILE
+    for value in values:
+        argv = hostile_argv(command, param, value, folder / "net.pt")
+        result = run_group(*argv, input="")
+        try:
+            check_outcome(result, folder, before, False)
+        except AssertionError as exc:
+            raise AssertionError(f"linctl {' '.join(a[:60] for a in argv)}\n{result.stderr[:300]}") from exc
+        state_loads(folder / "net.pt")
+        if result.exit_code == 0:  # a change that worked: start the next value from the base again
+            shutil.rmtree(folder)
+            shutil.copytree(base, folder)
+
+
+def test_hostile_lines_to_the_shell(base, tmp_path, monkeypatch):
+    """Each hostile value alone on a line, and in each command's options: the shell runs them all, none crashes."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "s"
+    shutil.copytree(base, folder)
+    state = folder / "net.pt"
+    short = [value.replace("\n", " ") for value in HOSTILE if len(value) < 1000]
+    lines = short + [f"help {value}" for value in short] + [f"{value} --help" for value in short]
+    # each option of each command once, the hostile values taken in turn
+    for i, (command, param) in enumerate(every_parameter()):
+        if command not in ("", "shell"):
+            lines.append(shlex.join(hostile_argv(command, param, short[i % len(short)], state)))
+    lines += ["shell", "help", "help forward", "'unclosed", 'forward --x "1,1', "# a comment", "linctl", "exit"]
+    result = run_group("shell", "--state", str(state), input="\n".join(lines) + "\n")
+    assert result.exit_code in (0, 1, 2), (result.exit_code, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    internal = [line for line in result.stderr.splitlines() if "internal error" in line]
+    assert not internal, internal
+    state_loads(state)
 
 
 # --------------------------------------------------------------------------
