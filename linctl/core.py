@@ -40,7 +40,7 @@ def resolve_device(name: str | None):
 
     name = (name or "cpu").lower()
     if name not in DEVICES:
-        raise UsageError(f"--device: expected one of cpu, cuda, auto, got {name!r}")
+        raise UsageError(f"--device (or LINCTL_DEVICE): expected one of cpu, cuda, auto, got {name!r}")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():

@@ -76,11 +76,26 @@ def resolve(path: str | os.PathLike | None) -> Path:
         return Path(DEFAULT_PATH)
     if not str(path):
         raise UsageError(f"--state: the path is empty; give a file path like --state {DEFAULT_PATH}, or leave it out")
-    return Path(path)
+    resolved = Path(path)
+    # the lock, the temp file and the history folder add to the name, and file systems stop at 255 bytes
+    longest = max((len(os.fsencode(part)) for part in resolved.parts), default=0)
+    if longest > MAX_NAME_BYTES:
+        raise UsageError(
+            f"--state: a part of the path is {longest} bytes long; file names here must stay within "
+            f"{MAX_NAME_BYTES} bytes (linctl adds '.lock' and '.history' beside it); use a shorter name"
+        )
+    return resolved
+
+
+MAX_NAME_BYTES = 200
 
 
 def _check_not_dir(path: Path) -> None:
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise LinctlError(f"cannot look at {path}: {exc.strerror or exc}; pass another --state") from None
+    if is_dir:
         raise LinctlError(
             f"state path {path} is a directory; pass a file path such as --state {path / 'net.pt'} "
             "(or set LINCTL_STATE to one)"
@@ -89,7 +104,10 @@ def _check_not_dir(path: Path) -> None:
 
 def exists(path: Path) -> bool:
     _check_not_dir(path)
-    return path.exists()
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise LinctlError(f"cannot look at {path}: {exc.strerror or exc}; pass another --state") from None
 
 
 # --------------------------------------------------------------------------

@@ -243,7 +243,6 @@ def test_linctl_device_bad_value_is_exit_2(trained):
     assert run("forward", "--x", X, state=trained, env={"LINCTL_DEVICE": ""}).exit_code == 0  # empty is unset
 
 
-@pytest.mark.xfail(strict=True, reason="core.resolve_device names only --device, whatever set the value")
 def test_linctl_device_bad_value_names_the_variable(trained):
     line = one_line(run("forward", "--x", X, state=trained, env={"LINCTL_DEVICE": "tpu"}), 2)
     assert "LINCTL_DEVICE" in line
