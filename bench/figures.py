@@ -38,8 +38,14 @@ def wall(cmd: list[str], repeat: int, env: dict | None = None, stdin: str | None
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        proc = subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, **(env or {})})
+        proc = subprocess.run(
+            cmd,
+            input=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         times.append(time.perf_counter() - start)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:6])} failed: {proc.stderr.strip()[-300:]}")
@@ -57,13 +63,33 @@ class Report:
     def __init__(self) -> None:
         self.rows: list[dict] = []
 
-    def add(self, figure: str, what: str, ours: float, reference: float, ratio: float, target: str, ok: bool,
-            unit: str = "s") -> None:
-        row = {"figure": figure, "what": what, "linctl": ours, "reference": reference, "ratio": ratio,
-               "target": target, "pass": ok, "unit": unit}
+    def add(
+        self,
+        figure: str,
+        what: str,
+        ours: float,
+        reference: float,
+        ratio: float,
+        target: str,
+        ok: bool,
+        unit: str = "s",
+    ) -> None:
+        row = {
+            "figure": figure,
+            "what": what,
+            "linctl": ours,
+            "reference": reference,
+            "ratio": ratio,
+            "target": target,
+            "pass": ok,
+            "unit": unit,
+        }
         self.rows.append(row)
-        print(f"  {what:<52} linctl {ours:9.3f} {unit:<4} reference {reference:9.3f} {unit:<4} "
-              f"ratio {ratio:6.2f}  target {target:<8} {'PASS' if ok else 'FAIL'}", flush=True)
+        print(
+            f"  {what:<52} linctl {ours:9.3f} {unit:<4} reference {reference:9.3f} {unit:<4} "
+            f"ratio {ratio:6.2f}  target {target:<8} {'PASS' if ok else 'FAIL'}",
+            flush=True,
+        )
 
     def failed(self, figure: str, what: str, error: Exception) -> None:
         self.rows.append({"figure": figure, "what": what, "error": str(error), "pass": False})
@@ -75,22 +101,38 @@ def figure_1(report: Report, repeat: int) -> None:
     typer_time = wall([PY, "-c", "import typer"], repeat)
     for flag in ("--help", "--version"):
         ours = wall(linctl(flag), repeat)
-        report.add("1", f"linctl {flag} vs python -c 'import typer'", ours, typer_time, ours / typer_time, "<= 2",
-                   ours / typer_time <= 2)
+        report.add(
+            "1",
+            f"linctl {flag} vs python -c 'import typer'",
+            ours,
+            typer_time,
+            ours / typer_time,
+            "<= 2",
+            ours / typer_time <= 2,
+        )
 
 
 def figure_2(report: Report, repeat: int, work: Path) -> None:
     print("2. a small layer")
     state = str(work / "small.pt")
     ours = wall(linctl("inspect", "3", "2", "--state", state), repeat)
-    ref = wall([PY, "-c", "import torch; net = torch.nn.Linear(3, 2); print(net); print(net.weight); print(net.bias)"],
-               repeat)
+    ref = wall(
+        [PY, "-c", "import torch; net = torch.nn.Linear(3, 2); print(net); print(net.weight); print(net.bias)"], repeat
+    )
     report.add("2", "linctl inspect 3 2 vs plain torch script", ours, ref, ours / ref, "<= 1.15", ours / ref <= 1.15)
     ours = wall(linctl("forward", "--x", "1,1,1", "--state", state), repeat)
-    ref = wall([PY, "-c", "import torch; net = torch.nn.Linear(3, 2); x = torch.ones(1, 3); print(net(x)); "
-                "print(torch.mm(net.weight, x.t()) + net.bias.view(2, 1))"], repeat)
-    report.add("2", "linctl forward --x 1,1,1 vs plain torch script", ours, ref, ours / ref, "<= 1.15",
-               ours / ref <= 1.15)
+    ref = wall(
+        [
+            PY,
+            "-c",
+            "import torch; net = torch.nn.Linear(3, 2); x = torch.ones(1, 3); print(net(x)); "
+            "print(torch.mm(net.weight, x.t()) + net.bias.view(2, 1))",
+        ],
+        repeat,
+    )
+    report.add(
+        "2", "linctl forward --x 1,1,1 vs plain torch script", ours, ref, ours / ref, "<= 1.15", ours / ref <= 1.15
+    )
 
 
 def figure_3(report: Report, repeat: int, work: Path) -> None:
@@ -99,13 +141,22 @@ def figure_3(report: Report, repeat: int, work: Path) -> None:
     x = "--x=" + ",".join(["1"] * 4096)
     inspect_cmd = linctl("inspect", "4096", "4096", "--state", state)
     forward_cmd = linctl("forward", x, "--state", state)
-    ref_inspect = [PY, "-c", "import torch; net = torch.nn.Linear(4096, 4096); print(net); print(net.weight); "
-                   "print(net.bias)"]
-    ref_forward = [PY, "-c", "import torch; net = torch.nn.Linear(4096, 4096); x = torch.ones(1, 4096); y = net(x); "
-                   "m = torch.mm(net.weight, x.t()) + net.bias.view(4096, 1); print(y); print(m); "
-                   "print((m.t() - y).abs().max())"]
-    for name, ours_cmd, ref_cmd in (("inspect 4096 4096", inspect_cmd, ref_inspect),
-                                    ("forward on it", forward_cmd, ref_forward)):
+    ref_inspect = [
+        PY,
+        "-c",
+        "import torch; net = torch.nn.Linear(4096, 4096); print(net); print(net.weight); print(net.bias)",
+    ]
+    ref_forward = [
+        PY,
+        "-c",
+        "import torch; net = torch.nn.Linear(4096, 4096); x = torch.ones(1, 4096); y = net(x); "
+        "m = torch.mm(net.weight, x.t()) + net.bias.view(4096, 1); print(y); print(m); "
+        "print((m.t() - y).abs().max())",
+    ]
+    for name, ours_cmd, ref_cmd in (
+        ("inspect 4096 4096", inspect_cmd, ref_inspect),
+        ("forward on it", forward_cmd, ref_forward),
+    ):
         ours = wall(ours_cmd, repeat)
         ref = wall(ref_cmd, repeat)
         report.add("3", f"linctl {name} vs plain torch script", ours, ref, ours / ref, "<= 1.3", ours / ref <= 1.3)
@@ -114,8 +165,16 @@ def figure_3(report: Report, repeat: int, work: Path) -> None:
     limit = interpreter + 3 * params_mb
     for name, cmd in (("inspect 4096 4096", inspect_cmd), ("forward on it", forward_cmd)):
         peak = peak_rss_mb(cmd)
-        report.add("3", f"peak memory of {name} vs import torch + 3x params", peak, limit, peak / limit, "<= 1",
-                   peak <= limit, unit="MiB")
+        report.add(
+            "3",
+            f"peak memory of {name} vs import torch + 3x params",
+            peak,
+            limit,
+            peak / limit,
+            "<= 1",
+            peak <= limit,
+            unit="MiB",
+        )
 
 
 REFERENCE_LOOP = """
@@ -165,20 +224,54 @@ def figure_4(report: Report, rows: int, work: Path) -> None:
     for run in range(2):  # alternate the two, keep the best of each
         if run:  # start again from the same weights
             subprocess.run(linctl("undo", "--state", state), check=True, capture_output=True)
-        out = subprocess.run(linctl("train", "--data", str(csv), "--batch-size", "1024", "--epochs", "1",
-                                    "--no-shuffle", "--lr", "0.01", "--json", "--quiet", "--state", state),
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            linctl(
+                "train",
+                "--data",
+                str(csv),
+                "--batch-size",
+                "1024",
+                "--epochs",
+                "1",
+                "--no-shuffle",
+                "--lr",
+                "0.01",
+                "--json",
+                "--quiet",
+                "--state",
+                state,
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         ours_runs.append(json.loads(out.stdout))
         out = subprocess.run([PY, "-c", REFERENCE_LOOP, str(csv)], capture_output=True, text=True, check=True)
         ref_runs.append(json.loads(out.stdout))
     ours = min(r["seconds"] / r["steps"] for r in ours_runs)
     ref = min(r["seconds"] / r["steps"] for r in ref_runs)
-    report.add("4", "training loop: steps/s, linctl vs plain torch loop", 1 / ours, 1 / ref, ref / ours, ">= 0.9",
-               ref / ours >= 0.9, unit="st/s")
-    ours_load, ref_load = map(float, subprocess.run([PY, "-c", LOADER, str(csv)], capture_output=True, text=True,
-                                                    check=True).stdout.split())
-    report.add("4", "CSV load: linctl (pandas) vs numpy.loadtxt, speed-up", ours_load, ref_load, ref_load / ours_load,
-               ">= 3", ref_load / ours_load >= 3)
+    report.add(
+        "4",
+        "training loop: steps/s, linctl vs plain torch loop",
+        1 / ours,
+        1 / ref,
+        ref / ours,
+        ">= 0.9",
+        ref / ours >= 0.9,
+        unit="st/s",
+    )
+    ours_load, ref_load = map(
+        float, subprocess.run([PY, "-c", LOADER, str(csv)], capture_output=True, text=True, check=True).stdout.split()
+    )
+    report.add(
+        "4",
+        "CSV load: linctl (pandas) vs numpy.loadtxt, speed-up",
+        ours_load,
+        ref_load,
+        ref_load / ours_load,
+        ">= 3",
+        ref_load / ours_load >= 3,
+    )
 
 
 def figure_5(report: Report, count: int, work: Path) -> None:
@@ -192,8 +285,9 @@ def figure_5(report: Report, count: int, work: Path) -> None:
     for _ in range(count):
         subprocess.run(linctl("train-step", "--lr", "0.05", "--state", loose_state), check=True, capture_output=True)
     ref = time.perf_counter() - start
-    report.add("5", f"{count} train-steps, shell vs separate, speed-up", ours, ref, ref / ours, ">= 20",
-               ref / ours >= 20)
+    report.add(
+        "5", f"{count} train-steps, shell vs separate, speed-up", ours, ref, ref / ours, ">= 20", ref / ours >= 20
+    )
 
 
 def header() -> None:

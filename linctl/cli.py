@@ -10,8 +10,9 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import click
 import typer
@@ -138,34 +139,50 @@ INT = AsciiNumber(int)
 FLOAT = AsciiNumber(float)
 
 StateOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--state", envvar="LINCTL_STATE", help="State file [default: .linctl/net.pt].", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-XOpt = Annotated[
-    Optional[list[str]], typer.Option("--x", help="Input sample(s): 1,1 ; repeat or use ';' for several.")
-]
-TOpt = Annotated[Optional[list[str]], typer.Option("--t", help="Target(s), one row per sample, OUT values each.")]
+XOpt = Annotated[list[str] | None, typer.Option("--x", help="Input sample(s): 1,1 ; repeat or use ';' for several.")]
+TOpt = Annotated[list[str] | None, typer.Option("--t", help="Target(s), one row per sample, OUT values each.")]
 DeviceOpt = Annotated[
     str, typer.Option("--device", envvar="LINCTL_DEVICE", help="cpu, cuda or auto.", show_default=True)
 ]
 LossOpt = Annotated[str, typer.Option("--loss", help="mse, l1, bce or diff (t - o); all mean-reduced.")]
 ActOpt = Annotated[
-    Optional[str], typer.Option("--activation", help="Override the stored activation for this run: none|sigmoid|relu|tanh.")
+    str | None,
+    typer.Option("--activation", help="Override the stored activation for this run: none|sigmoid|relu|tanh."),
 ]
-OptimizerOpt = Annotated[Optional[str], typer.Option("--optimizer", help="sgd, adam, adamw or rmsprop [default: stored, else sgd].")]
-LrOpt = Annotated[Optional[float], typer.Option("--lr", click_type=FLOAT, help="Learning rate [default: the last one used].")]
-MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", click_type=FLOAT, help="SGD/RMSprop momentum, in [0, 1).")]
-DampeningOpt = Annotated[Optional[float], typer.Option("--dampening", click_type=FLOAT, help="SGD dampening.")]
-DecayOpt = Annotated[Optional[float], typer.Option("--weight-decay", click_type=FLOAT, help="L2 penalty (decoupled for adamw).")]
-NesterovOpt = Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help="SGD Nesterov momentum.", show_default=False)]
-BetasOpt = Annotated[Optional[str], typer.Option("--betas", help="Adam/AdamW betas, like 0.9,0.999.")]
-EpsOpt = Annotated[Optional[float], typer.Option("--eps", click_type=FLOAT, help="Adam/AdamW/RMSprop epsilon.")]
-AmsgradOpt = Annotated[Optional[bool], typer.Option("--amsgrad/--no-amsgrad", help="Adam/AdamW AMSGrad.", show_default=False)]
-AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", click_type=FLOAT, help="RMSprop smoothing constant.")]
-CenteredOpt = Annotated[Optional[bool], typer.Option("--centered/--no-centered", help="RMSprop centered.", show_default=False)]
+OptimizerOpt = Annotated[
+    str | None, typer.Option("--optimizer", help="sgd, adam, adamw or rmsprop [default: stored, else sgd].")
+]
+LrOpt = Annotated[
+    float | None, typer.Option("--lr", click_type=FLOAT, help="Learning rate [default: the last one used].")
+]
+MomentumOpt = Annotated[
+    float | None, typer.Option("--momentum", click_type=FLOAT, help="SGD/RMSprop momentum, in [0, 1).")
+]
+DampeningOpt = Annotated[float | None, typer.Option("--dampening", click_type=FLOAT, help="SGD dampening.")]
+DecayOpt = Annotated[
+    float | None, typer.Option("--weight-decay", click_type=FLOAT, help="L2 penalty (decoupled for adamw).")
+]
+NesterovOpt = Annotated[
+    bool | None, typer.Option("--nesterov/--no-nesterov", help="SGD Nesterov momentum.", show_default=False)
+]
+BetasOpt = Annotated[str | None, typer.Option("--betas", help="Adam/AdamW betas, like 0.9,0.999.")]
+EpsOpt = Annotated[float | None, typer.Option("--eps", click_type=FLOAT, help="Adam/AdamW/RMSprop epsilon.")]
+AmsgradOpt = Annotated[
+    bool | None, typer.Option("--amsgrad/--no-amsgrad", help="Adam/AdamW AMSGrad.", show_default=False)
+]
+AlphaOpt = Annotated[float | None, typer.Option("--alpha", click_type=FLOAT, help="RMSprop smoothing constant.")]
+CenteredOpt = Annotated[
+    bool | None, typer.Option("--centered/--no-centered", help="RMSprop centered.", show_default=False)
+]
 ResetOpt = Annotated[
-    bool, typer.Option("--reset-optimizer", help="Drop the stored optimizer state and start it afresh (settings given still apply).")
+    bool,
+    typer.Option(
+        "--reset-optimizer", help="Drop the stored optimizer state and start it afresh (settings given still apply)."
+    ),
 ]
 
 
@@ -178,8 +195,18 @@ def choice(value: str | None, options: tuple[str, ...], option: str) -> str | No
     return lowered
 
 
-OPTIMIZER_SETTINGS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "betas", "eps", "amsgrad", "alpha",
-                      "centered")
+OPTIMIZER_SETTINGS = (
+    "lr",
+    "momentum",
+    "dampening",
+    "weight_decay",
+    "nesterov",
+    "betas",
+    "eps",
+    "amsgrad",
+    "alpha",
+    "centered",
+)
 
 
 def optimizer_options(options: dict) -> dict:
@@ -219,7 +246,9 @@ def change(path: Path, device: str | None, work: Callable, entry: Callable[[Any]
         net = core.Network(old, dev)
         result = work(net)
         new = net.to_state()
-        history.record(path, new, old, {"command": command_text(), "step": new["step"], **entry(result), **core.movement(old, new)})
+        history.record(
+            path, new, old, {"command": command_text(), "step": new["step"], **entry(result), **core.movement(old, new)}
+        )
     return result
 
 
@@ -252,13 +281,21 @@ def rows_or(values: list[str] | None, option: str) -> list[list[float]] | None:
 
 @app.command()
 def inspect(
-    in_features: Annotated[Optional[int], typer.Argument(metavar="[IN]", click_type=INT, help="Input features.", show_default=False)] = None,
-    out_features: Annotated[Optional[int], typer.Argument(metavar="[OUT]", click_type=INT, help="Output features.", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", click_type=INT, help="torch.manual_seed(S) before building.")] = None,
-    weight: Annotated[Optional[str], typer.Option("--weight", help="Weight rows 'a,b;c,d', shape (OUT, IN).")] = None,
-    bias: Annotated[Optional[str], typer.Option("--bias", help="Bias values 'e,f', OUT of them.")] = None,
+    in_features: Annotated[
+        int | None, typer.Argument(metavar="[IN]", click_type=INT, help="Input features.", show_default=False)
+    ] = None,
+    out_features: Annotated[
+        int | None, typer.Argument(metavar="[OUT]", click_type=INT, help="Output features.", show_default=False)
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", click_type=INT, help="torch.manual_seed(S) before building.")
+    ] = None,
+    weight: Annotated[str | None, typer.Option("--weight", help="Weight rows 'a,b;c,d', shape (OUT, IN).")] = None,
+    bias: Annotated[str | None, typer.Option("--bias", help="Bias values 'e,f', OUT of them.")] = None,
     no_bias: Annotated[bool, typer.Option("--no-bias", help="Build without a bias.")] = False,
-    activation: Annotated[str, typer.Option("--activation", help="none|sigmoid|relu|tanh, applied after the layer.")] = "none",
+    activation: Annotated[
+        str, typer.Option("--activation", help="none|sigmoid|relu|tanh, applied after the layer.")
+    ] = "none",
     dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -292,15 +329,30 @@ def inspect(
         bias_values = bias_rows[0]
     cast_notes: list[str] = []
     new = core.new_state(
-        in_features, out_features, bias=not no_bias, activation=activation, dtype=dtype, seed=seed,
-        weight=weight_rows, bias_values=bias_values, notes=cast_notes,
+        in_features,
+        out_features,
+        bias=not no_bias,
+        activation=activation,
+        dtype=dtype,
+        seed=seed,
+        weight=weight_rows,
+        bias_values=bias_values,
+        notes=cast_notes,
     )
     backup = replace_network(path, new)
     net = core.Network(new, copy=False)
     d = core.describe(net)
-    notes = cast_notes + ([f"replaced the network in {path}; the old one is kept in {backup} (and 'linctl undo' restores it)"] if backup else [])
-    emit(as_json, lambda: render.inspect_json(d, str(path), str(backup) if backup else None),
-         lambda: render.inspect_view(d, str(path)), notes)
+    notes = cast_notes + (
+        [f"replaced the network in {path}; the old one is kept in {backup} (and 'linctl undo' restores it)"]
+        if backup
+        else []
+    )
+    emit(
+        as_json,
+        lambda: render.inspect_json(d, str(path), str(backup) if backup else None),
+        lambda: render.inspect_view(d, str(path)),
+        notes,
+    )
 
 
 def replace_network(path: Path, new: dict) -> Path | None:
@@ -318,7 +370,9 @@ def replace_network(path: Path, new: dict) -> Path | None:
                 raise LinctlError(f"refusing to replace it: {exc}") from None
             backup = state_file.backup(path)
         # a new network: its own norms, no "change" from an unrelated one
-        history.record(path, new, old, {"command": command_text(), "step": 0, "loss": None, "lr": None, **core.movement(None, new)})
+        history.record(
+            path, new, old, {"command": command_text(), "step": 0, "loss": None, "lr": None, **core.movement(None, new)}
+        )
     return backup
 
 
@@ -368,11 +422,17 @@ def backward(
     activation = choice(activation, core.ACTIVATIONS, "--activation")
     path = state_file.resolve(state)
     result = change(
-        path, device,
+        path,
+        device,
         lambda net: core.backward(net, x_rows, t_rows, loss, activation),
         lambda r: {"loss": r.loss, "lr": None},
     )
-    emit(as_json, lambda: render_training.backward_json(result), lambda: render_training.backward_view(result), result.notes)
+    emit(
+        as_json,
+        lambda: render_training.backward_json(result),
+        lambda: render_training.backward_view(result),
+        result.notes,
+    )
 
 
 @app.command()
@@ -415,7 +475,11 @@ def zero_grad(state: StateOpt = None, as_json: JsonOpt = False) -> None:
 
     path = state_file.resolve(state)
     before = change(path, "cpu", core.zero_grad, lambda r: {"loss": None, "lr": None})
-    emit(as_json, lambda: render_training.zero_grad_json(before, str(path)), lambda: render_training.zero_grad_view(before, str(path)))
+    emit(
+        as_json,
+        lambda: render_training.zero_grad_json(before, str(path)),
+        lambda: render_training.zero_grad_view(before, str(path)),
+    )
 
 
 @app.command("train-step")
@@ -441,7 +505,7 @@ def train_step(
     as_json: JsonOpt = False,
 ) -> None:
     """One whole iteration: zero-grad, forward, loss, backward, step."""
-    from linctl import core, optimizers, render, training, render_training
+    from linctl import core, optimizers, render, render_training, training
 
     x_rows, t_rows = rows_or(x, "--x"), rows_or(t, "--t")
     loss = choice(loss, core.LOSSES, "--loss")
@@ -457,7 +521,12 @@ def train_step(
         return training.train_step(net, plan, xs, ts, loss, activation)
 
     result = change(path, device, work, lambda r: {"loss": r.backward.loss, "lr": r.step.lr})
-    emit(as_json, lambda: render_training.train_step_json(result), lambda: render_training.train_step_view(result), notes + result.notes)
+    emit(
+        as_json,
+        lambda: render_training.train_step_json(result),
+        lambda: render_training.train_step_view(result),
+        notes + result.notes,
+    )
     for message in [core.finite_or_warn(result.backward.loss)]:
         if message:
             render.note(message)
@@ -489,22 +558,31 @@ def main() -> None:
     app()
 
 
-
 # --------------------------------------------------------------------------
 # train over data
 
 
 @app.command()
 def train(
-    data: Annotated[Optional[str], typer.Option("--data", help="CSV of samples: input columns then target columns; - for stdin.")] = None,
-    targets: Annotated[Optional[int], typer.Option("--targets", click_type=INT, help="Target columns in --data [default: out_features].")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="CSV of samples: input columns then target columns; - for stdin.")
+    ] = None,
+    targets: Annotated[
+        int | None, typer.Option("--targets", click_type=INT, help="Target columns in --data [default: out_features].")
+    ] = None,
     x: XOpt = None,
     t: TOpt = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", click_type=INT, help="Optimizer steps to take.")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", click_type=INT, help="Passes over the data [default: 1].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", click_type=INT, help="Samples per step [default: all].")] = None,
-    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle each epoch (torch.randperm).")] = True,
-    seed: Annotated[Optional[int], typer.Option("--seed", click_type=INT, help="Seed for the shuffle.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", click_type=INT, help="Optimizer steps to take.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", click_type=INT, help="Passes over the data [default: 1].")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", click_type=INT, help="Samples per step [default: all].")
+    ] = None,
+    shuffle: Annotated[
+        bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle each epoch (torch.randperm).")
+    ] = True,
+    seed: Annotated[int | None, typer.Option("--seed", click_type=INT, help="Seed for the shuffle.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
@@ -531,7 +609,12 @@ def train(
     activation = choice(activation, core.ACTIVATIONS, "--activation")
     name = choice(optimizer, optimizers.OPTIMIZERS, "--optimizer")
     given = optimizer_options(locals())
-    for option, value in (("--steps", steps), ("--epochs", epochs), ("--batch-size", batch_size), ("--targets", targets)):
+    for option, value in (
+        ("--steps", steps),
+        ("--epochs", epochs),
+        ("--batch-size", batch_size),
+        ("--targets", targets),
+    ):
         if value is not None and value < 1:
             raise UsageError(f"{option}: must be 1 or more, got {value}")
     if steps is not None and epochs is not None:
@@ -551,12 +634,21 @@ def train(
             xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes)
             xs, ts = training.prepare_samples(net, xs, ts, loss=loss, table=table, notes=notes)
             plan = optimizers.resolve(net.data.get("optimizer"), name, given, reset=reset_optimizer)
-            return run_training(net, plan, xs, ts, loss, activation, steps, epochs, batch_size, shuffle, seed, show_progress, stop)
+            return run_training(
+                net, plan, xs, ts, loss, activation, steps, epochs, batch_size, shuffle, seed, show_progress, stop
+            )
 
         result = change(path, device, work, lambda r: {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps})
-    emit(as_json, lambda: render_training.train_json(result), lambda: render_training.train_view(result), notes + result.notes)
+    emit(
+        as_json,
+        lambda: render_training.train_json(result),
+        lambda: render_training.train_view(result),
+        notes + result.notes,
+    )
     if result.interrupted:
-        render.note(f"interrupted: stopped after {result.steps} of {result.planned_steps} steps; all {result.steps} are saved in {path}")
+        render.note(
+            f"interrupted: stopped after {result.steps} of {result.planned_steps} steps; all {result.steps} are saved in {path}"
+        )
         raise typer.Exit(130)
 
 
@@ -629,8 +721,19 @@ def run_training(net, plan, xs, ts, loss, activation, steps, epochs, batch_size,
 
     def train_with(update):
         return training.train(
-            net, plan, xs, ts, loss=loss, activation=activation, steps=steps, epochs=epochs,
-            batch_size=batch_size, shuffle=shuffle, seed=seed, progress=update, should_stop=lambda: stop.requested,
+            net,
+            plan,
+            xs,
+            ts,
+            loss=loss,
+            activation=activation,
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            progress=update,
+            should_stop=lambda: stop.requested,
         )
 
     if not show_progress:
@@ -643,8 +746,12 @@ def progress_bar():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-        TimeRemainingColumn(), transient=True,
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        transient=True,
     )
 
 
@@ -669,7 +776,7 @@ def progress_updater(progress):
 
 @app.command("history")
 def history_cmd(
-    last: Annotated[Optional[int], typer.Option("--last", click_type=INT, help="Only the newest N entries.")] = None,
+    last: Annotated[int | None, typer.Option("--last", click_type=INT, help="Only the newest N entries.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout, to plot elsewhere.")] = False,
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -692,8 +799,11 @@ def history_cmd(
     if as_csv:
         render_history.history_csv(entries)
         return
-    emit(as_json, lambda: render_history.history_json(entries, current, str(path), keep),
-         lambda: render_history.history_view(entries, current, str(path), keep))
+    emit(
+        as_json,
+        lambda: render_history.history_json(entries, current, str(path), keep),
+        lambda: render_history.history_view(entries, current, str(path), keep),
+    )
 
 
 @app.command()
@@ -710,17 +820,36 @@ def undo(
         current = state_file.load(path)
         target, undone = history.undo_target(path, current, count)
         restored = history.load_snapshot(path, target)
-        history.record(path, restored, current, {"command": command_text(), "step": restored["step"], "loss": None,
-                                                  "lr": None, **core.movement(current, restored)}, restores=target)
+        history.record(
+            path,
+            restored,
+            current,
+            {
+                "command": command_text(),
+                "step": restored["step"],
+                "loss": None,
+                "lr": None,
+                **core.movement(current, restored),
+            },
+            restores=target,
+        )
     d = core.describe(core.Network(restored))
-    emit(as_json, lambda: render_history.undo_json(target, undone, d, str(path)),
-         lambda: render_history.undo_view(target, undone, d, str(path)))
+    emit(
+        as_json,
+        lambda: render_history.undo_json(target, undone, d, str(path)),
+        lambda: render_history.undo_view(target, undone, d, str(path)),
+    )
 
 
 @app.command()
 def diff(
-    a: Annotated[Optional[int], typer.Argument(metavar="[A]", click_type=INT, help="Entry id [default: the one before the current].")] = None,
-    b: Annotated[Optional[int], typer.Argument(metavar="[B]", click_type=INT, help="Entry id [default: the current one].")] = None,
+    a: Annotated[
+        int | None,
+        typer.Argument(metavar="[A]", click_type=INT, help="Entry id [default: the one before the current]."),
+    ] = None,
+    b: Annotated[
+        int | None, typer.Argument(metavar="[B]", click_type=INT, help="Entry id [default: the current one].")
+    ] = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -734,7 +863,9 @@ def diff(
         entry = history.entry_or_error(path, b)
         a = entry.get("parent")
         if a is None:
-            raise LinctlError(f"entry {b} is the first one: nothing before it to compare with; name two entries, like 'linctl diff 1 3'")
+            raise LinctlError(
+                f"entry {b} is the first one: nothing before it to compare with; name two entries, like 'linctl diff 1 3'"
+            )
     history.entry_or_error(path, a)
     history.entry_or_error(path, b)
     result = core.difference(history.load_snapshot(path, a), history.load_snapshot(path, b))
@@ -743,7 +874,9 @@ def diff(
 
 @app.command("set")
 def set_cmd(
-    assignments: Annotated[list[str], typer.Argument(metavar="ASSIGNMENT...", help="Like 'weight[0,1]=0.5' 'bias[1]=0'.")],
+    assignments: Annotated[
+        list[str], typer.Argument(metavar="ASSIGNMENT...", help="Like 'weight[0,1]=0.5' 'bias[1]=0'.")
+    ],
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -763,7 +896,12 @@ def set_cmd(
     changes = change(path, "cpu", work, lambda r: {"loss": None, "lr": None})
     d = core.describe(load_network(path))
     notes = [n for c in changes if (n := core.set_note(c["name"], tuple(c["index"]), c["new"]))]
-    emit(as_json, lambda: render_history.set_json(changes, d, str(path)), lambda: render_history.set_view(changes, d, str(path)), notes)
+    emit(
+        as_json,
+        lambda: render_history.set_json(changes, d, str(path)),
+        lambda: render_history.set_view(changes, d, str(path)),
+        notes,
+    )
 
 
 # --------------------------------------------------------------------------

@@ -69,8 +69,7 @@ def available_memory() -> int | None:
 def structure(layer: dict) -> str:
     """The structure line exactly as torch prints the module."""
     return (
-        f"Linear(in_features={layer['in_features']}, out_features={layer['out_features']}, "
-        f"bias={bool(layer['bias'])})"
+        f"Linear(in_features={layer['in_features']}, out_features={layer['out_features']}, bias={bool(layer['bias'])})"
     )
 
 
@@ -706,7 +705,9 @@ def set_value(net: Network, name: str, index: tuple[int, ...], value: float) -> 
         raise UsageError(f"{name} has shape {shape}; index it as {name}[{want}], got {len(index)} index(es)")
     for i, (k, n) in enumerate(zip(index, shape, strict=True)):
         if not -n <= k < n:
-            raise UsageError(f"{name}[{','.join(map(str, index))}]: index {k} is out of range for dimension {i} of size {n}")
+            raise UsageError(
+                f"{name}[{','.join(map(str, index))}]: index {k} is out of range for dimension {i} of size {n}"
+            )
     with torch.no_grad():
         old = float(param[index])
         try:
@@ -786,10 +787,17 @@ def difference(a: dict, b: dict) -> Difference:
     b_change = bb - ba if ba is not None and bb is not None and ba.shape == bb.shape else None
     changes = [c.abs().max() for c in (w_change, b_change) if c is not None and c.numel()]
     return Difference(
-        weight_a=wa, weight_b=wb, bias_a=ba, bias_b=bb,
-        weight_grad_a=get(a, "grads", "0.weight"), weight_grad_b=get(b, "grads", "0.weight"),
-        bias_grad_a=get(a, "grads", "0.bias"), bias_grad_b=get(b, "grads", "0.bias"),
-        weight_change=w_change, bias_change=b_change,
+        weight_a=wa,
+        weight_b=wb,
+        bias_a=ba,
+        bias_b=bb,
+        weight_grad_a=get(a, "grads", "0.weight"),
+        weight_grad_b=get(b, "grads", "0.weight"),
+        bias_grad_a=get(a, "grads", "0.bias"),
+        bias_grad_b=get(b, "grads", "0.bias"),
+        weight_change=w_change,
+        bias_change=b_change,
         max_abs_change=float(max(changes)) if changes else None,
-        step_a=int(a.get("step", 0)), step_b=int(b.get("step", 0)),
+        step_a=int(a.get("step", 0)),
+        step_b=int(b.get("step", 0)),
     )

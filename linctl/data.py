@@ -125,7 +125,9 @@ def _scan(raw: bytes, has_header: bool, name: str):
         if width is None:
             width = len(record)
         if len(record) != width:
-            raise UsageError(f"--data {name} line {line_no}: {len(record)} columns, but the file has {width}; every line needs {width}")
+            raise UsageError(
+                f"--data {name} line {line_no}: {len(record)} columns, but the file has {width}; every line needs {width}"
+            )
         row = []
         for col, cell in enumerate(record, start=1):
             cell = cell.strip(" \t\r\n\f\v")
@@ -147,7 +149,9 @@ def _records(reader, name: str):
         except StopIteration:
             return
         except csv.Error as exc:
-            raise UsageError(f"--data {name} line {reader.line_num}: {exc}; write plain comma-separated numbers") from None
+            raise UsageError(
+                f"--data {name} line {reader.line_num}: {exc}; write plain comma-separated numbers"
+            ) from None
 
 
 def line_of(table: Table, row: int) -> int:
@@ -188,4 +192,3 @@ def non_finite(table: Table) -> int:
     import numpy as np
 
     return int((~np.isfinite(table.values)).sum())
-

@@ -11,4 +11,3 @@ class UsageError(LinctlError):
     """Bad usage or bad input; becomes one line on stderr and exit 2."""
 
     exit_code = 2
-

@@ -34,10 +34,15 @@ def keep_snapshots() -> int:
     0 is refused: the current state always keeps its snapshot (a hard link to
     the state file, no extra bytes), so "keep none" cannot be honoured.
     """
-    return int(state_file.env_number(
-        "LINCTL_HISTORY_KEEP", DEFAULT_KEEP, whole=True, least=1,
-        expects=f"how many history snapshots to keep, a whole number 1 or more (default {DEFAULT_KEEP})",
-    ))
+    return int(
+        state_file.env_number(
+            "LINCTL_HISTORY_KEEP",
+            DEFAULT_KEEP,
+            whole=True,
+            least=1,
+            expects=f"how many history snapshots to keep, a whole number 1 or more (default {DEFAULT_KEEP})",
+        )
+    )
 
 
 def snapshot_budget() -> int:
@@ -46,10 +51,15 @@ def snapshot_budget() -> int:
     The newest snapshot is kept whatever the budget (it is the state file
     itself), so 0, or anything below one snapshot's size, keeps only that one.
     """
-    return int(state_file.env_number(
-        "LINCTL_HISTORY_BYTES", DEFAULT_BUDGET, whole=True, least=0,
-        expects=f"the bytes of history snapshots to keep, a whole number 0 or more like 1e9 (default {DEFAULT_BUDGET})",
-    ))
+    return int(
+        state_file.env_number(
+            "LINCTL_HISTORY_BYTES",
+            DEFAULT_BUDGET,
+            whole=True,
+            least=0,
+            expects=f"the bytes of history snapshots to keep, a whole number 0 or more like 1e9 (default {DEFAULT_BUDGET})",
+        )
+    )
 
 
 def check_settings() -> None:
@@ -107,7 +117,11 @@ def well_formed(entry: object) -> bool:
 
 def head(data: dict | None) -> dict:
     info = (data or {}).get("history") or {}
-    return {"last_id": int(info.get("last_id", 0)), "head": int(info.get("head", 0)), "oldest": int(info.get("oldest", 1))}
+    return {
+        "last_id": int(info.get("last_id", 0)),
+        "head": int(info.get("head", 0)),
+        "oldest": int(info.get("oldest", 1)),
+    }
 
 
 def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int | None = None) -> dict:
@@ -201,7 +215,8 @@ def load_snapshot(path: Path, entry_id: int) -> dict:
             f"entry {entry_id} has no snapshot any more (only the newest are kept); see 'linctl history' for what is left"
         )
     return state_file.load(
-        snap, fix="it was left untouched: delete it to drop that entry's snapshot (its figures stay in 'linctl history')"
+        snap,
+        fix="it was left untouched: delete it to drop that entry's snapshot (its figures stay in 'linctl history')",
     )
 
 

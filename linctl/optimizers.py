@@ -78,7 +78,9 @@ def resolve(saved: dict | None, name: str | None, given: dict[str, Any], reset: 
     for key in given:
         if key != "lr" and key not in DEFAULTS[name]:
             users = [o for o in OPTIMIZERS if key in DEFAULTS[o]]
-            raise UsageError(f"{OPTION_NAMES[key]} applies to {'/'.join(users)}, not {name}; drop it or pick another --optimizer")
+            raise UsageError(
+                f"{OPTION_NAMES[key]} applies to {'/'.join(users)}, not {name}; drop it or pick another --optimizer"
+            )
     notes: list[str] = []
     same_kind = saved_name == name
     base = dict(saved.get("settings") or {}) if same_kind else {}
@@ -113,7 +115,9 @@ def resolve(saved: dict | None, name: str | None, given: dict[str, Any], reset: 
         ]
         if changed:
             carries = "" if reset else ", its state (momentum, moments, step count) carries on"
-            notes.append("optimizer settings changed (" + ", ".join(changed) + "): the new values apply from this step" + carries)
+            notes.append(
+                "optimizer settings changed (" + ", ".join(changed) + "): the new values apply from this step" + carries
+            )
     return Plan(name=name, settings=settings, keep_state=keep_state, notes=notes)
 
 
@@ -155,7 +159,9 @@ def validate(s: dict[str, Any]) -> None:
         values = value if key == "betas" else (value,)
         for v in values:
             if isinstance(v, float) and not math.isfinite(v):
-                what = {"lr": "learning rate", "eps": "epsilon value", "betas": "beta parameter"}.get(key, f"{key} value")
+                what = {"lr": "learning rate", "eps": "epsilon value", "betas": "beta parameter"}.get(
+                    key, f"{key} value"
+                )
                 raise bad(key, f"Invalid {what}: {v} (must be a finite number)")
     if not s["lr"] >= 0:
         raise bad("lr", f"Invalid learning rate: {s['lr']} (must be >= 0)")
@@ -442,4 +448,3 @@ def step(net: Network, plan: Plan) -> StepResult:
         step=net.data["step"],
         notes=list(plan.notes),
     )
-

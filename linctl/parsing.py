@@ -53,7 +53,9 @@ def number_problem(text: str, whole: bool = False) -> str | None:
         code = f"U+{ord(char):04X}"
         name = unicodedata.name(char, code)
         if unicodedata.category(char) == "Pd" or "MINUS" in name:
-            return f"{shown(item)} has {name} ({code}) as a minus sign; use '-' (ASCII), like {'-3' if whole else '-0.5'}"
+            return (
+                f"{shown(item)} has {name} ({code}) as a minus sign; use '-' (ASCII), like {'-3' if whole else '-0.5'}"
+            )
         if unicodedata.category(char) in ("Nd", "No", "Nl"):
             return f"{shown(item)} has the digit {char!r} ({name}, {code}); write the digits 0-9 (ASCII)"
         if char.isspace() or unicodedata.category(char) in ("Zs", "Cf"):

@@ -252,8 +252,11 @@ def inspect_view(d, path: str) -> None:
         ("activation", d.activation + ("" if d.activation == "none" else "  (applied after the linear map)")),
         ("dtype", d.dtype),
         ("requires_grad", f"weight {d.requires_grad}" + (f", bias {d.requires_grad}" if d.bias_enabled else "")),
-        ("parameters", f"{d.parameters:,}  (weight {d.out_features}×{d.in_features}"
-         + (f" + bias {d.out_features})" if d.bias_enabled else ")")),
+        (
+            "parameters",
+            f"{d.parameters:,}  (weight {d.out_features}×{d.in_features}"
+            + (f" + bias {d.out_features})" if d.bias_enabled else ")"),
+        ),
         ("init bound", f"±{fmt(d.init_bound)}  (torch's ±1/sqrt(in_features) = ±1/sqrt({d.in_features}))"),
         ("weight range", f"min {fmt(d.weight_min)}  max {fmt(d.weight_max)}"),
     ]
@@ -262,7 +265,12 @@ def inspect_view(d, path: str) -> None:
     opt = d.optimizer.get("name")
     facts += [
         ("step", str(d.step)),
-        ("optimizer", "none yet" if not opt else f"{opt} " + ", ".join(f"{k}={_setting(v)}" for k, v in d.optimizer["settings"].items())),
+        (
+            "optimizer",
+            "none yet"
+            if not opt
+            else f"{opt} " + ", ".join(f"{k}={_setting(v)}" for k, v in d.optimizer["settings"].items()),
+        ),
         ("state", path),
     ]
     parts = [
@@ -270,11 +278,15 @@ def inspect_view(d, path: str) -> None:
         kv(facts),
         matrix("weight (rows = output neurons, columns = inputs)", d.weight),
         vector("bias", d.bias) if d.bias is not None else text("bias: None (built with --no-bias)"),
-        tensor_view("weight.grad", d.weight_grad) if d.weight_grad is not None else text("weight.grad: None  (no backward yet)"),
+        tensor_view("weight.grad", d.weight_grad)
+        if d.weight_grad is not None
+        else text("weight.grad: None  (no backward yet)"),
     ]
     if d.bias_enabled:
         parts.append(
-            tensor_view("bias.grad", d.bias_grad) if d.bias_grad is not None else text("bias.grad: None  (no backward yet)")
+            tensor_view("bias.grad", d.bias_grad)
+            if d.bias_grad is not None
+            else text("bias.grad: None  (no backward yet)")
         )
     show(*parts)
 
@@ -294,8 +306,12 @@ def _setting(value) -> str:
 def forward_json(r) -> dict:
     trap = None
     if r.trap is not None:
-        trap = {"kind": r.trap.kind, "shape": list(r.trap.shape) if r.trap.shape else None,
-                "values": plain(r.trap.values), "message": r.trap.message}
+        trap = {
+            "kind": r.trap.kind,
+            "shape": list(r.trap.shape) if r.trap.shape else None,
+            "values": plain(r.trap.values),
+            "message": r.trap.message,
+        }
     return {
         "x": plain(r.x),
         "linear": plain(r.linear),
@@ -327,8 +343,10 @@ def write_out(r) -> list[str]:
     for b in range(batch):
         for j in range(n_out):
             name = f"y[{j}]" if batch == 1 else f"y[{b},{j}]"
-            terms = _signed([f"{fmt(w)}*{_factor(v)}" for w, v in zip(weight[j], x[b], strict=True)]
-                            + ([fmt(bias[j])] if bias is not None else []))
+            terms = _signed(
+                [f"{fmt(w)}*{_factor(v)}" for w, v in zip(weight[j], x[b], strict=True)]
+                + ([fmt(bias[j])] if bias is not None else [])
+            )
             line = f"{name} = {terms} = {fmt(y[b][j])}"
             if r.activation != "none":
                 line += f"   {r.activation}({fmt(y[b][j])}) = {fmt(out_rows[b][j])}"
@@ -385,8 +403,12 @@ def forward_view(r) -> None:
         parts.append(samples(f"{r.activation}(net(x))   grad_fn=<{r.output_grad_fn}>", r.output, "out"))
     by_hand = f"torch.mm(W, x.t()) + b.view({n_out}, 1)" if r.bias is not None else "torch.mm(W, x.t())"
     parts.append(matrix(f"by hand: {by_hand}  (rows = outputs, columns = samples)", r.manual, "out", "sample"))
-    parts.append(text(verdict(r.match, r.exact, r.max_abs_diff, r.rtol, r.atol, "net(x) vs by hand (transposed)"),
-                      "green" if r.match else "bold red"))
+    parts.append(
+        text(
+            verdict(r.match, r.exact, r.max_abs_diff, r.rtol, r.atol, "net(x) vs by hand (transposed)"),
+            "green" if r.match else "bold red",
+        )
+    )
     parts += trap_lines(r)
     lines = write_out(r)
     if lines:

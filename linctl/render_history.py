@@ -8,8 +8,20 @@ import sys
 from linctl.render import _table, fmt, heading, plain, show, tensor_view, text, vector
 from linctl.render_training import _changed_matrix
 
-COLUMNS = ("id", "time", "step", "command", "loss", "lr", "weight_change", "bias_change", "weight_norm",
-           "weight_grad_norm", "snapshot", "restores")
+COLUMNS = (
+    "id",
+    "time",
+    "step",
+    "command",
+    "loss",
+    "lr",
+    "weight_change",
+    "bias_change",
+    "weight_norm",
+    "weight_grad_norm",
+    "snapshot",
+    "restores",
+)
 
 
 def history_json(entries: list[dict], head: int | None, path: str, keep: int) -> dict:
@@ -52,8 +64,10 @@ def history_view(entries: list[dict], head: int | None, path: str, keep: int) ->
     show(
         heading(f"history of {path}  (▶ = current state; |Δ| = norm of the change)"),
         table,
-        text(f"'snap' entries can be restored by undo and compared by diff; the newest {keep} at most keep one, "
-             "older entries keep their figures only"),
+        text(
+            f"'snap' entries can be restored by undo and compared by diff; the newest {keep} at most keep one, "
+            "older entries keep their figures only"
+        ),
     )
 
 
@@ -119,8 +133,10 @@ def diff_view(a: int, b: int, r) -> None:
         return tensor_view(title, tensor) if tensor is not None else text(f"{title}: None")
 
     parts = [heading(f"diff #{a} (step {r.step_a}) -> #{b} (step {r.step_b})")]
-    weights = [tensor_view(f"weight at #{a}", r.weight_a),
-               _changed_matrix(f"weight at #{b} (↑ up, ↓ down)", r.weight_b, r.weight_change)]
+    weights = [
+        tensor_view(f"weight at #{a}", r.weight_a),
+        _changed_matrix(f"weight at #{b} (↑ up, ↓ down)", r.weight_b, r.weight_change),
+    ]
     if r.weight_change is not None:
         weights.append(tensor_view("change", r.weight_change))
     parts.append(Columns(weights, padding=(0, 3)))
@@ -131,8 +147,12 @@ def diff_view(a: int, b: int, r) -> None:
         if r.bias_change is not None:
             biases.append(tensor_view("change", r.bias_change))
         parts.append(Columns(biases, padding=(0, 3)))
-    parts.append(Columns([grad(f"weight.grad at #{a}", r.weight_grad_a), grad(f"weight.grad at #{b}", r.weight_grad_b)],
-                         padding=(0, 3)))
+    parts.append(
+        Columns(
+            [grad(f"weight.grad at #{a}", r.weight_grad_a), grad(f"weight.grad at #{b}", r.weight_grad_b)],
+            padding=(0, 3),
+        )
+    )
     if r.max_abs_change is not None:
         parts.append(text(f"largest |change|: {fmt(r.max_abs_change)}"))
     show(*parts)

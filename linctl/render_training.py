@@ -74,15 +74,21 @@ def loss_formula(name: str) -> str:
 def backward_parts(r) -> list:
     parts = [
         samples("x", r.x, "in"),
-        samples(f"output o = {r.activation}(net(x))" if r.activation != "none" else "output o = net(x)", r.output, "out"),
+        samples(
+            f"output o = {r.activation}(net(x))" if r.activation != "none" else "output o = net(x)", r.output, "out"
+        ),
         samples("target t", r.t, "out"),
         text(f"loss = {r.loss_name} = {loss_formula(r.loss_name)} = {fmt(r.loss)}", "bold"),
         heading("loss.backward()"),
     ]
     first = r.weight_grad_before is None
     if first:
-        parts.append(text("weight.grad before: None (first backward since the gradients were cleared); "
-                          "gradients accumulate, so another backward without zero-grad will ADD to what follows"))
+        parts.append(
+            text(
+                "weight.grad before: None (first backward since the gradients were cleared); "
+                "gradients accumulate, so another backward without zero-grad will ADD to what follows"
+            )
+        )
     else:
         parts += [
             _grad("weight.grad before", r.weight_grad_before),
@@ -109,7 +115,9 @@ def backward_parts(r) -> list:
     if r.manual_bias_grad is not None:
         parts.append(_grad("dL/db by hand", r.manual_bias_grad))
     parts.append(_check_line(r.match, r.max_abs_diff, "autograd's gradient vs by hand"))
-    parts.append(text("the weights did not change (backward only fills .grad)" if r.weights_unchanged else "WEIGHTS CHANGED"))
+    parts.append(
+        text("the weights did not change (backward only fills .grad)" if r.weights_unchanged else "WEIGHTS CHANGED")
+    )
     return parts
 
 
@@ -231,8 +239,11 @@ def train_step_view(r) -> None:
         text("1. weights"),
         tensor_view("weight", s.weight_before),
         vector("bias", s.bias_before) if s.bias_before is not None else None,
-        text("2. optimizer.zero_grad(): " + ("the stored gradients were cleared; " if r.grads_cleared else "")
-             + "weight.grad = None, bias.grad = None"),
+        text(
+            "2. optimizer.zero_grad(): "
+            + ("the stored gradients were cleared; " if r.grads_cleared else "")
+            + "weight.grad = None, bias.grad = None"
+        ),
         text("3. forward, 4. target, 5. loss"),
         *backward_parts(b)[1:4],
         text("6. loss.backward()"),
@@ -302,9 +313,14 @@ def train_view(r) -> None:
     from linctl.render import kv
 
     facts = [
-        ("steps", f"{r.steps}" + (f" of {r.planned_steps} (interrupted)" if r.interrupted else "")
-         + f"  ({r.epochs} epoch(s) of {r.samples} samples, batch {r.batch_size}, "
-         + ("shuffled" if r.shuffle else "in order") + ")"),
+        (
+            "steps",
+            f"{r.steps}"
+            + (f" of {r.planned_steps} (interrupted)" if r.interrupted else "")
+            + f"  ({r.epochs} epoch(s) of {r.samples} samples, batch {r.batch_size}, "
+            + ("shuffled" if r.shuffle else "in order")
+            + ")",
+        ),
         ("optimizer", settings_text(r.optimizer, r.settings)),
         ("loss", f"{r.loss_name}, activation {r.activation}"),
         ("first loss", fmt(r.loss_first)),

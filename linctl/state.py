@@ -61,7 +61,10 @@ def lock_timeout() -> float:
     script that hangs forever on a stale lock is worse than one clear error.
     """
     return env_number(
-        "LINCTL_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT_S, whole=False, least=0,
+        "LINCTL_LOCK_TIMEOUT",
+        DEFAULT_LOCK_TIMEOUT_S,
+        whole=False,
+        least=0,
         expects=f"the seconds to wait for another linctl's lock, a number 0 or more (default {DEFAULT_LOCK_TIMEOUT_S:g})",
     )
 
@@ -128,7 +131,9 @@ def load(path: Path, fix: str = FIX_STATE) -> dict:
             magic = handle.read(4)
             size = os.fstat(handle.fileno()).st_size
     except OSError as exc:
-        raise LinctlError(f"cannot read {path}: {exc.strerror}; check its permissions or pass another --state") from None
+        raise LinctlError(
+            f"cannot read {path}: {exc.strerror}; check its permissions or pass another --state"
+        ) from None
     if magic != b"PK\x03\x04":
         what = "it is empty" if not magic else "it is not a file written by torch.save"
         raise LinctlError(f"cannot read {path}: not a linctl state file ({what}); {fix}")
@@ -239,7 +244,9 @@ def _check(data: object, size: int | None) -> None:
     for group, entries in (("params", params), ("grads", grads)):
         extra = [k for k in entries if k not in shapes]
         if extra:
-            raise _Unusable(f"{group} has {_show(extra[0])}, which a Linear({n_in}, {n_out}, bias={layer['bias']}) does not")
+            raise _Unusable(
+                f"{group} has {_show(extra[0])}, which a Linear({n_in}, {n_out}, bias={layer['bias']}) does not"
+            )
     for name, shape in shapes.items():
         if name not in params:
             raise _Unusable(f"{name} is missing")
@@ -271,7 +278,9 @@ def _tensor(torch, value: object, what: str, dtype, shape: tuple[int, ...] | Non
     if value.layout != torch.strided or value.device.type != "cpu":
         raise _Unusable(f"{what} is a {value.layout} tensor on {value.device}, not a dense CPU tensor")
     if value.dtype != dtype:
-        raise _Unusable(f"{what} is {str(value.dtype).removeprefix('torch.')}, but the network is {str(dtype).removeprefix('torch.')}")
+        raise _Unusable(
+            f"{what} is {str(value.dtype).removeprefix('torch.')}, but the network is {str(dtype).removeprefix('torch.')}"
+        )
     if value.requires_grad:
         raise _Unusable(f"{what} requires grad; a state file holds plain tensors")
     if shape is not None and tuple(value.shape) != shape:
@@ -286,7 +295,9 @@ def _tensor(torch, value: object, what: str, dtype, shape: tuple[int, ...] | Non
         )
     held = value.untyped_storage().nbytes() - value.storage_offset() * value.element_size()
     if held < need:
-        raise _Unusable(f"{what} of shape {tuple(value.shape)} claims {_bytes(need)} but holds only {_bytes(max(held, 0))}")
+        raise _Unusable(
+            f"{what} of shape {tuple(value.shape)} claims {_bytes(need)} but holds only {_bytes(max(held, 0))}"
+        )
 
 
 # optimizer.state_dict() keys per optimizer: (always there once it has stepped, there with a setting)
@@ -331,7 +342,9 @@ def _optimizer(torch, entry: object, shapes: list[tuple[int, ...]], dtype) -> No
         if key not in known:
             raise _Unusable(f"{_show(key)} is not a setting of {name}")
         if not _setting_ok(key, value):
-            raise _Unusable(f"the {name} setting {key} is {_show(value)}, not a {'true/false' if key in _BOOL_SETTINGS else 'finite number'}")
+            raise _Unusable(
+                f"the {name} setting {key} is {_show(value)}, not a {'true/false' if key in _BOOL_SETTINGS else 'finite number'}"
+            )
     merged = {**optimizers.DEFAULTS[name], "lr": 0.0, **settings}
     try:
         optimizers.validate(merged)
@@ -361,7 +374,9 @@ def _optimizer(torch, entry: object, shapes: list[tuple[int, ...]], dtype) -> No
                 raise _Unusable(f"the {name} parameter group has foreach={_show(value)}, not true/false/None")
         elif key == "decoupled_weight_decay":
             if value is not (name == "adamw"):
-                raise _Unusable(f"the {name} parameter group has decoupled_weight_decay={_show(value)}, not {name == 'adamw'}")
+                raise _Unusable(
+                    f"the {name} parameter group has decoupled_weight_decay={_show(value)}, not {name == 'adamw'}"
+                )
         elif not (value is None or isinstance(value, (bool, int, float, str))):
             raise _Unusable(f"the {name} parameter group has {key}={type(value).__name__}")
     if not isinstance(per_param, dict):
@@ -386,7 +401,9 @@ def _optimizer(torch, entry: object, shapes: list[tuple[int, ...]], dtype) -> No
             if key == "step":  # a 0-d float tensor (torch's scalar dtype), or a number from older torch
                 if isinstance(value, torch.Tensor):
                     if value.dtype not in (torch.float32, torch.float64):
-                        raise _Unusable(f"{what} is a {str(value.dtype).removeprefix('torch.')} tensor, not a float count")
+                        raise _Unusable(
+                            f"{what} is a {str(value.dtype).removeprefix('torch.')} tensor, not a float count"
+                        )
                     _tensor(torch, value, what, value.dtype, ())
                     value = float(value)
                 if not _is_number(value) or value < 0:

@@ -22,7 +22,9 @@ class TrainStepResult:
     notes: list[str] = field(default_factory=list)
 
 
-def train_step(net: Network, plan: optimizers.Plan, x_rows, t_rows, loss: str, activation: str | None) -> TrainStepResult:
+def train_step(
+    net: Network, plan: optimizers.Plan, x_rows, t_rows, loss: str, activation: str | None
+) -> TrainStepResult:
     """zero_grad, forward, loss, backward, step: the loop body once."""
     had_grads = net.linear.weight.grad is not None
     core.zero_grad(net)
@@ -75,7 +77,11 @@ def schedule(samples: int, batch_size: int | None, steps: int | None, epochs: in
     per_epoch = math.ceil(samples / batch)
     total = steps if steps is not None else per_epoch * (epochs if epochs is not None else 1)
     if total > MAX_STEPS:
-        option = f"--steps {shown_int(steps)}" if steps is not None else f"--epochs {shown_int(epochs or 1)} ({shown_int(total)} steps)"
+        option = (
+            f"--steps {shown_int(steps)}"
+            if steps is not None
+            else f"--epochs {shown_int(epochs or 1)} ({shown_int(total)} steps)"
+        )
         raise UsageError(
             f"{option}: one train run takes at most {MAX_STEPS:,} steps; run train again to go on "
             "(the optimizer state carries over)"
@@ -217,4 +223,3 @@ def train(
         interrupted=interrupted,
         notes=list(plan.notes),
     )
-

@@ -57,8 +57,14 @@ def run_json(*args: str, state: Path | None = None, input: str | None = None) ->
     return result.json()
 
 
-def run_process(*args: str, state: Path | None = None, input: str | None = None, cwd: Path | None = None,
-                env: dict | None = None, timeout: float = 120) -> Result:
+def run_process(
+    *args: str,
+    state: Path | None = None,
+    input: str | None = None,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 120,
+) -> Result:
     """linctl ARGS in a real subprocess (python -m linctl)."""
     argv = [sys.executable, "-m", "linctl", *args]
     if state is not None:

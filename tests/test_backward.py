@@ -14,8 +14,20 @@ from torch.testing import assert_close
 from conftest import f32, rows, run, run_json, vec
 
 BACKWARD_KEYS = {
-    "x", "t", "output", "loss", "weight_grad", "bias_grad", "weight_grad_before", "bias_grad_before",
-    "manual_weight_grad", "manual_bias_grad", "max_abs_diff", "match", "weight", "bias",
+    "x",
+    "t",
+    "output",
+    "loss",
+    "weight_grad",
+    "bias_grad",
+    "weight_grad_before",
+    "bias_grad_before",
+    "manual_weight_grad",
+    "manual_bias_grad",
+    "max_abs_diff",
+    "match",
+    "weight",
+    "bias",
 }
 
 # IN=3, OUT=2, 3 samples; pre-activations of both signs (none is exactly 0, so relu is unambiguous)
@@ -53,8 +65,16 @@ def exact(actual, expected) -> None:
 
 
 def build(state, data, activation="none"):
-    out = run("inspect", str(len(data["W"][0])), str(len(data["W"])), f"--weight={rows(data['W'])}",
-              f"--bias={vec(data['b'])}", "--activation", activation, state=state)
+    out = run(
+        "inspect",
+        str(len(data["W"][0])),
+        str(len(data["W"])),
+        f"--weight={rows(data['W'])}",
+        f"--bias={vec(data['b'])}",
+        "--activation",
+        activation,
+        state=state,
+    )
     assert out.exit_code == 0, out.stderr
 
 
@@ -118,8 +138,10 @@ def differs(out, other) -> bool:
     """linctl's result is not the one another choice gives."""
     o, value, w_grad, b_grad = other
     return not (
-        torch.equal(f32(out["output"]), o) and out["loss"] == value
-        and torch.equal(f32(out["weight_grad"]), w_grad) and torch.equal(f32(out["bias_grad"]), b_grad)
+        torch.equal(f32(out["output"]), o)
+        and out["loss"] == value
+        and torch.equal(f32(out["weight_grad"]), w_grad)
+        and torch.equal(f32(out["bias_grad"]), b_grad)
     )
 
 

@@ -21,11 +21,26 @@ def test_eight_train_steps_at_once_equal_eight_in_a_row(state):
     assert result.exit_code == 0, result.stderr
 
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LINCTL_DEBUG": ""}
-    argv = [sys.executable, "-m", "linctl", "train-step", "--x", "1,-2", "--t", "0.5,1.5", "--lr", "0.05", "--json",
-            "--state", str(state)]
+    argv = [
+        sys.executable,
+        "-m",
+        "linctl",
+        "train-step",
+        "--x",
+        "1,-2",
+        "--t",
+        "0.5,1.5",
+        "--lr",
+        "0.05",
+        "--json",
+        "--state",
+        str(state),
+    ]
     # all started before any is waited for
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(PROCESSES)]
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(PROCESSES)
+    ]
     outputs = []
     try:
         for proc in procs:
@@ -35,7 +50,7 @@ def test_eight_train_steps_at_once_equal_eight_in_a_row(state):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    for proc, (stdout, stderr) in zip(procs, outputs):
+    for proc, (_stdout, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr
         assert "Traceback" not in stderr
 

@@ -64,8 +64,9 @@ def test_float64_backward_and_step_match_torch(state):
     x = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float64)
     t = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
     for _ in range(3):
-        out = run_json("train-step", "--x", "1,2;0.5,-1", "--t", "0,1;1,0", "--lr", "0.1", "--momentum", "0.9",
-                       state=state)
+        out = run_json(
+            "train-step", "--x", "1,2;0.5,-1", "--t", "0,1;1,0", "--lr", "0.1", "--momentum", "0.9", state=state
+        )
         opt.zero_grad()
         loss = torch.nn.functional.mse_loss(torch.tanh(net(x)), t)
         loss.backward()
@@ -102,8 +103,21 @@ def test_cuda_train_matches_cpu(tmp_path):
     cpu_state, gpu_state = tmp_path / "cpu.pt", tmp_path / "gpu.pt"
     for path in (cpu_state, gpu_state):
         run("inspect", "2", "1", "--seed", "0", state=path)
-    args = ["train", "--x", "1,1;0,1;1,0;2,2", "--t", "1;0;0;1", "--lr", "0.05", "--steps", "20", "--batch-size", "2",
-            "--seed", "0"]
+    args = [
+        "train",
+        "--x",
+        "1,1;0,1;1,0;2,2",
+        "--t",
+        "1;0;0;1",
+        "--lr",
+        "0.05",
+        "--steps",
+        "20",
+        "--batch-size",
+        "2",
+        "--seed",
+        "0",
+    ]
     a = run_json(*args, "--device", "cpu", state=cpu_state)
     b = run_json(*args, "--device", "cuda", state=gpu_state)
     assert b["losses"] == pytest.approx(a["losses"], rel=1e-4, abs=1e-6)

@@ -185,7 +185,9 @@ def _train_steps(state: Path, env: dict, count: int = 4) -> list[dict]:
         ({"LINCTL_HISTORY_BYTES": "1e9"}, 6),
         ({"LINCTL_HISTORY_KEEP": "4", "LINCTL_HISTORY_BYTES": "1e9"}, 4),
     ],
-    ids=lambda v: ",".join(f"{k.removeprefix('LINCTL_HISTORY_')}={x!r}" for k, x in v.items()) if isinstance(v, dict) else str(v),
+    ids=lambda v: (
+        ",".join(f"{k.removeprefix('LINCTL_HISTORY_')}={x!r}" for k, x in v.items()) if isinstance(v, dict) else str(v)
+    ),
 )
 def test_history_limits_bound_the_snapshots_kept(trained, env, kept):
     entries = _train_steps(trained, env)

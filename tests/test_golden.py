@@ -45,7 +45,9 @@ def check_golden(name: str, actual: str) -> None:
     if not path.exists():
         pytest.fail(f"no golden file {path}; create it with LINCTL_UPDATE_GOLDEN=1 python -m pytest {__file__}")
     expected = path.read_text(encoding="utf-8")
-    assert actual == expected, f"view differs from {path}; if the change is deliberate, rerun with LINCTL_UPDATE_GOLDEN=1"
+    assert actual == expected, (
+        f"view differs from {path}; if the change is deliberate, rerun with LINCTL_UPDATE_GOLDEN=1"
+    )
 
 
 @pytest.fixture
@@ -94,8 +96,9 @@ def test_golden_forward_view(short_state):
 
 
 def test_golden_forward_view_with_sigmoid(short_state):
-    result = run("inspect", "2", "1", "--weight", "0.5,-0.25", "--bias", "0.125", "--activation", "sigmoid",
-                 state=short_state)
+    result = run(
+        "inspect", "2", "1", "--weight", "0.5,-0.25", "--bias", "0.125", "--activation", "sigmoid", state=short_state
+    )
     assert result.exit_code == 0
     result = run("forward", "--x", "1,1;2,-1", state=short_state)
     assert result.exit_code == 0, result.stderr

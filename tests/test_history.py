@@ -79,6 +79,7 @@ def plain_net(weight, bias):
 
 def snapshot(net) -> dict:
     """Copies of a plain torch.nn.Linear's weight, bias and their gradients."""
+
     def copy(t):
         return None if t is None else t.detach().clone()
 
@@ -172,8 +173,21 @@ def test_history_figures_equal_plain_torch(state):
         ["train-step", "--x", "0.5,-1,2", "--t", "1,0.25", "--lr", "0.05"],
         ["zero-grad"],
         ["set", "weight[1,2]=2.5"],
-        ["train", "--x", "1,2,-1;0,1,0", "--t", "0.5,-0.5;1,1", "--steps", "3", "--batch-size", "1", "--seed", "0",
-         "--lr", "0.2"],
+        [
+            "train",
+            "--x",
+            "1,2,-1;0,1,0",
+            "--t",
+            "0.5,-0.5;1,1",
+            "--steps",
+            "3",
+            "--batch-size",
+            "1",
+            "--seed",
+            "0",
+            "--lr",
+            "0.2",
+        ],
         ["undo"],
         ["inspect", "3", "2", "--weight", W0_TEXT, "--bias", B0_TEXT],
     ]
@@ -219,8 +233,16 @@ def test_history_figures_of_a_large_layer(state):
     ok("inspect", str(n_in), str(n_out), "--seed", "3", state=state)
     x = torch.linspace(-1, 1, n_in).view(1, n_in)
     t = torch.zeros(1, n_out)
-    ok("train-step", "--x", ",".join(repr(v) for v in x[0].tolist()), "--t", ",".join(["0"] * n_out), "--lr", "0.5",
-       state=state)
+    ok(
+        "train-step",
+        "--x",
+        ",".join(repr(v) for v in x[0].tolist()),
+        "--t",
+        ",".join(["0"] * n_out),
+        "--lr",
+        "0.5",
+        state=state,
+    )
     torch.manual_seed(3)
     net = torch.nn.Linear(n_in, n_out)
     before = snapshot(net)

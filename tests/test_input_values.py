@@ -17,8 +17,9 @@ X = "1,2;0.5,-1;-1,0.25"
 
 
 def build(state, *extra: str) -> None:
-    result = run("inspect", "2", "1", "--weight", "0.5,-0.25", "--bias", "0.1", "--activation", "sigmoid", *extra,
-                 state=state)
+    result = run(
+        "inspect", "2", "1", "--weight", "0.5,-0.25", "--bias", "0.1", "--activation", "sigmoid", *extra, state=state
+    )
     assert result.exit_code == 0, result.stderr
 
 
@@ -74,7 +75,9 @@ def test_bce_bad_targets_and_nan_inputs_are_exit_2(state, command, x, t, words):
 def test_bce_targets_at_0_and_1_are_fine(state, command):
     build(state)
     # train without --no-shuffle would sum the batch in another order, and the last bits could differ
-    extra = {"backward": [], "train-step": ["--lr", "0.1"], "train": ["--lr", "0.1", "--steps", "1", "--no-shuffle"]}[command]
+    extra = {"backward": [], "train-step": ["--lr", "0.1"], "train": ["--lr", "0.1", "--steps", "1", "--no-shuffle"]}[
+        command
+    ]
     out = run_json(command, f"--x={X}", "--t=1;0;1", "--loss", "bce", *extra, state=state)
     net = torch.nn.Linear(2, 1)
     with torch.no_grad():
@@ -101,8 +104,9 @@ def test_bce_in_a_data_file_names_the_line(tmp_path, state, text, line, column, 
     path = tmp_path / "data.csv"
     path.write_text(text)
     where = str(path) if source == "file" else "-"
-    result = run("train", "--data", where, "--loss", "bce", "--lr", "0.1", state=state,
-                 input=text if source == "stdin" else None)
+    result = run(
+        "train", "--data", where, "--loss", "bce", "--lr", "0.1", state=state, input=text if source == "stdin" else None
+    )
     name = str(path) if source == "file" else "stdin"
     refused(result, f"--data {name} line {line} column {column}", "--loss bce", *words)
     assert folder_bytes(state) == before
@@ -285,8 +289,17 @@ def test_a_first_line_of_unicode_digits_is_data_not_a_header(tmp_path, state):
 
 @pytest.mark.parametrize(
     "text,value",
-    [("1", 1.0), ("-0.5", -0.5), ("+2", 2.0), (".5", 0.5), ("5.", 5.0), ("2e-3", 2e-3), ("1E+2", 100.0),
-     (" 3 ", 3.0), ("\t-1\n", -1.0)],
+    [
+        ("1", 1.0),
+        ("-0.5", -0.5),
+        ("+2", 2.0),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("2e-3", 2e-3),
+        ("1E+2", 100.0),
+        (" 3 ", 3.0),
+        ("\t-1\n", -1.0),
+    ],
 )
 def test_ascii_numbers_still_read(text, value):
     from linctl.parsing import parse_number

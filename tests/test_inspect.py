@@ -12,8 +12,17 @@ import torch
 from conftest import run, run_json
 
 INSPECT_KEYS = {
-    "structure", "in_features", "out_features", "bias_enabled", "activation",
-    "weight", "bias", "weight_grad", "bias_grad", "step", "state",
+    "structure",
+    "in_features",
+    "out_features",
+    "bias_enabled",
+    "activation",
+    "weight",
+    "bias",
+    "weight_grad",
+    "bias_grad",
+    "step",
+    "state",
 }
 
 
@@ -115,9 +124,9 @@ def test_weight_with_seed_keeps_seeded_bias(state):
 @pytest.mark.parametrize(
     "args,fragment",
     [
-        (["3", "2", "--weight", "1,2;3,4"], "--weight"),          # (2, 2) for (2, 3)
-        (["3", "2", "--weight", "1,2,3"], "--weight"),            # one row for OUT=2
-        (["2", "3", "--weight", "1,2,3;4,5,6"], "--weight"),      # (IN, OUT) instead of (OUT, IN)
+        (["3", "2", "--weight", "1,2;3,4"], "--weight"),  # (2, 2) for (2, 3)
+        (["3", "2", "--weight", "1,2,3"], "--weight"),  # one row for OUT=2
+        (["2", "3", "--weight", "1,2,3;4,5,6"], "--weight"),  # (IN, OUT) instead of (OUT, IN)
         (["3", "2", "--bias", "1,2,3"], "--bias"),
         (["3", "2", "--bias", "1"], "--bias"),
     ],
@@ -166,8 +175,10 @@ def test_dtype_float64(state):
     out = run_json("forward", "--x", "1,1e-9,1", state=state)
     close(out["linear"], torch.nn.functional.linear(x, weight, bias))  # what nn.Linear runs, bit for bit
     # and not the float32 numbers: 1e-9 survives only in float64
-    assert not torch.equal(torch.tensor(out["linear"], dtype=torch.float64),
-                           torch.nn.functional.linear(x.float(), weight.float(), bias.float()).double())
+    assert not torch.equal(
+        torch.tensor(out["linear"], dtype=torch.float64),
+        torch.nn.functional.linear(x.float(), weight.float(), bias.float()).double(),
+    )
 
 
 # --------------------------------------------------------------------------

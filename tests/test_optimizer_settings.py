@@ -29,8 +29,7 @@ X = [[1.0, 2.0, -1.0], [0.5, -1.5, 2.0], [-1.0, 0.3, 0.7], [0.2, 0.2, 0.2]]
 T = [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6], [1.0, -1.0]]
 DATA = (f"--x={rows(X)}", f"--t={rows(T)}")
 
-CLASSES = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-           "rmsprop": torch.optim.RMSprop}
+CLASSES = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}
 
 
 def build(state):
@@ -260,8 +259,9 @@ def refused_without_change(state, *args):
 def test_non_finite_settings_are_exit_2(state, name, option, template, value):
     build(state)
     lr = [] if option == "--lr" else ["--lr", "0.1"]
-    message = refused_without_change(state, "train-step", *DATA, "--optimizer", name, *lr,
-                                     f"{option}={template.format(v=value)}")
+    message = refused_without_change(
+        state, "train-step", *DATA, "--optimizer", name, *lr, f"{option}={template.format(v=value)}"
+    )
     assert message.startswith(f"linctl: {option}:")
     assert "finite" in message
 
@@ -273,8 +273,9 @@ def test_non_finite_settings_are_refused_by_every_stepping_command(state, comman
     assert run("backward", *DATA, state=state).exit_code == 0
     lr = [] if option == "--lr" else ["--lr", "0.1"]
     args = [] if command == "step" else [*DATA, "--steps", "2"]
-    message = refused_without_change(state, command, *args, "--optimizer", name, *lr,
-                                     f"{option}={template.format(v='inf')}")
+    message = refused_without_change(
+        state, command, *args, "--optimizer", name, *lr, f"{option}={template.format(v='inf')}"
+    )
     assert message.startswith(f"linctl: {option}:") and "finite" in message
 
 
@@ -290,12 +291,25 @@ def test_a_non_finite_setting_after_good_steps_keeps_the_optimizer(state):
 
 GRID = {
     "sgd": {"momentum": [0.0, 0.9], "dampening": [0.0, 0.3], "weight_decay": [0.0, 0.1], "nesterov": [False, True]},
-    "adam": {"betas": [(0.9, 0.999), (0.5, 0.9)], "eps": [1e-8, 0.1], "weight_decay": [0.0, 0.1],
-             "amsgrad": [False, True]},
-    "adamw": {"betas": [(0.9, 0.999), (0.5, 0.9)], "eps": [1e-8, 0.1], "weight_decay": [0.01, 0.3],
-              "amsgrad": [False, True]},
-    "rmsprop": {"alpha": [0.99, 0.5], "eps": [1e-8, 0.1], "weight_decay": [0.0, 0.1], "momentum": [0.0, 0.5],
-                "centered": [False, True]},
+    "adam": {
+        "betas": [(0.9, 0.999), (0.5, 0.9)],
+        "eps": [1e-8, 0.1],
+        "weight_decay": [0.0, 0.1],
+        "amsgrad": [False, True],
+    },
+    "adamw": {
+        "betas": [(0.9, 0.999), (0.5, 0.9)],
+        "eps": [1e-8, 0.1],
+        "weight_decay": [0.01, 0.3],
+        "amsgrad": [False, True],
+    },
+    "rmsprop": {
+        "alpha": [0.99, 0.5],
+        "eps": [1e-8, 0.1],
+        "weight_decay": [0.0, 0.1],
+        "momentum": [0.0, 0.5],
+        "centered": [False, True],
+    },
 }
 
 
@@ -457,7 +471,9 @@ def test_plain_step_env_uses_the_real_step(state, monkeypatch, command, fast_cal
     monkeypatch.setattr(optimizers, "_undecorated", lambda f: undecorated.append(f) or original(f))
     build(state)
     args = [*DATA, "--steps", "1"] if command == "train" else list(DATA)
-    out = run(command, *args, "--optimizer", "adam", "--lr", "0.1", "--json", state=state, env={"LINCTL_PLAIN_STEP": "1"})
+    out = run(
+        command, *args, "--optimizer", "adam", "--lr", "0.1", "--json", state=state, env={"LINCTL_PLAIN_STEP": "1"}
+    )
     assert out.exit_code == 0, out.stderr
     assert fast_calls == [] and undecorated == []
     assert_same_as(out.json(), one_torch_step())
@@ -538,7 +554,9 @@ def test_no_marks_left_on_torch_and_no_dynamo_import(tmp_path):
         ["train", "--x", "1,1,1;0,1,0", "--t", "1,0;0,1", "--steps", "3", "--optimizer", "adamw"],
         ["train-step", "--reset-optimizer"],
     ]
-    script = FIND_MARKS + f"""
+    script = (
+        FIND_MARKS
+        + f"""
 from linctl.cli import app
 for args in {commands!r}:
     try:
@@ -552,6 +570,7 @@ target = torch.optim.Optimizer.zero_grad.__wrapped__
 setattr(target, "__dynamo_disable", target)
 print("FOUND:", sorted(marks()))
 """
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
@@ -564,5 +583,7 @@ def test_linctl_changes_no_torch_function_in_this_process(state):
     before = namespace["marks"]()
     build(state)
     train_step(state, "--optimizer", "adam", "--lr", "0.1")
-    assert run("train", *DATA, "--steps", "2", "--optimizer", "rmsprop", "--momentum", "0.5", state=state).exit_code == 0
+    assert (
+        run("train", *DATA, "--steps", "2", "--optimizer", "rmsprop", "--momentum", "0.5", state=state).exit_code == 0
+    )
     assert namespace["marks"]() == before

@@ -72,8 +72,33 @@ def base(tmp_path_factory) -> Path:
 NUMBER_TEXT = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(-(10**40), 10**40).map(str),
-    st.sampled_from(["", " ", "-", "+", ".", "e", "1e", "1e999", "-1e-999", "-0", "0x1", "1_000", "nan", "-inf",
-                     "Infinity", "１", "1.5.2", "--x", "1,", ";", "None", "1e5000", " 3 "]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "-",
+            "+",
+            ".",
+            "e",
+            "1e",
+            "1e999",
+            "-1e-999",
+            "-0",
+            "0x1",
+            "1_000",
+            "nan",
+            "-inf",
+            "Infinity",
+            "１",
+            "1.5.2",
+            "--x",
+            "1,",
+            ";",
+            "None",
+            "1e5000",
+            " 3 ",
+        ]
+    ),
 )
 VECTOR_TEXT = st.lists(NUMBER_TEXT, max_size=5).map(",".join)
 MATRIX_TEXT = st.lists(VECTOR_TEXT, max_size=4).map(";".join)
@@ -162,11 +187,41 @@ def test_random_text_in_each_vector_option_alone(base, text):
 
 
 HOSTILE = [
-    "", " ", "nan", "NaN", "inf", "-inf", "1e400", "-1e400", "-1", "0", "1e39",
-    "1" + "0" * 30, str(2**63), str(-(2**64)), "9" * 5000,  # huge whole numbers, past int()'s digit limit too
-    "١", "１٢", "−1", "–0.5", "1\u00a0",  # Unicode digits, minus signs and spaces
-    ";", ",", ";;", "1,", ",1", "1;", "\n", "'", '"', "--", "-", "=",
-    "x" * 10_000, "1," * 5_000 + "1", "1;" * 2_000 + "1",  # very long
+    "",
+    " ",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e400",
+    "-1e400",
+    "-1",
+    "0",
+    "1e39",
+    "1" + "0" * 30,
+    str(2**63),
+    str(-(2**64)),
+    "9" * 5000,  # huge whole numbers, past int()'s digit limit too
+    "١",
+    "１٢",
+    "−1",
+    "–0.5",
+    "1\u00a0",  # Unicode digits, minus signs and spaces
+    ";",
+    ",",
+    ";;",
+    "1,",
+    ",1",
+    "1;",
+    "\n",
+    "'",
+    '"',
+    "--",
+    "-",
+    "=",
+    "x" * 10_000,
+    "1," * 5_000 + "1",
+    "1;" * 2_000 + "1",  # very long
 ]
 
 # a working invocation of each command: its options and its positional arguments. A command the
@@ -241,8 +296,8 @@ def hostile_argv(command: str, param_name: str, value: str, state: Path) -> list
     if param.param_type_name == "argument":
         position = [p.name for p in click_command.params if p.param_type_name == "argument"].index(param_name)
         fill = ARGUMENT_FILL.get(command, [])
-        before = [*arguments, *fill[len(arguments):]][:position]
-        arguments = [*before, value, *arguments[position + 1:]]
+        before = [*arguments, *fill[len(arguments) :]][:position]
+        arguments = [*before, value, *arguments[position + 1 :]]
     else:
         long = next(o for o in param.opts if o.startswith("--"))
         for other in EXCLUSIVE.get((command, long), []):
@@ -264,7 +319,14 @@ def test_each_baseline_works(base):
         for command, (options, arguments) in BASELINES.items():
             shutil.rmtree(folder, ignore_errors=True)
             shutil.copytree(base, folder)
-            argv = [command, *(f"{k}={v}" for k, v in options.items()), "--state", str(folder / "net.pt"), "--", *arguments]
+            argv = [
+                command,
+                *(f"{k}={v}" for k, v in options.items()),
+                "--state",
+                str(folder / "net.pt"),
+                "--",
+                *arguments,
+            ]
             result = run_group(*argv, input="")
             assert result.exit_code == 0, (argv, result.stderr)
 
@@ -338,8 +400,22 @@ def rows_text(rows: int, width: int, offset: float = 0.0) -> str:
     index=st.lists(st.integers(-5, 5), min_size=0, max_size=3),
     count=st.integers(0, 3),
     pair=st.tuples(st.integers(0, 4), st.integers(0, 4)),
-    command=st.sampled_from(["forward", "backward", "train-step", "train", "step", "zero-grad", "set-weight",
-                             "set-bias", "undo", "diff", "history", "inspect"]),
+    command=st.sampled_from(
+        [
+            "forward",
+            "backward",
+            "train-step",
+            "train",
+            "step",
+            "zero-grad",
+            "set-weight",
+            "set-bias",
+            "undo",
+            "diff",
+            "history",
+            "inspect",
+        ]
+    ),
 )
 def test_random_shapes_to_every_command(n_in, n_out, bias, x_shape, t_shape, index, count, pair, command):
     with tempfile.TemporaryDirectory() as tmp:
@@ -359,8 +435,10 @@ def test_random_shapes_to_every_command(n_in, n_out, bias, x_shape, t_shape, ind
             "train": (["train", "--x", x, "--t", t, "--lr", "0.1", "--epochs", "2", "--batch-size", "2"], fits),
             "step": (["step", "--lr", "0.1"], True),
             "zero-grad": (["zero-grad"], True),
-            "set-weight": (["set", f"weight[{index_text}]=0.5"],
-                           len(index) == 2 and -n_out <= index[0] < n_out and -n_in <= index[1] < n_in),
+            "set-weight": (
+                ["set", f"weight[{index_text}]=0.5"],
+                len(index) == 2 and -n_out <= index[0] < n_out and -n_in <= index[1] < n_in,
+            ),
             "set-bias": (["set", f"bias[{index_text}]=0.5"], bias and len(index) == 1 and -n_out <= index[0] < n_out),
             "undo": (["undo", str(count)], count == 1),
             "diff": (["diff", str(pair[0]), str(pair[1])], pair[0] in (1, 2) and pair[1] in (1, 2)),

@@ -404,9 +404,7 @@ def test_real_process_round_trip(tmp_path, monkeypatch):
     net = torch.nn.Linear(2, 1)
     forward = run_process("forward", "--x=-0.5,2", "--json", cwd=tmp_path)
     assert forward.exit_code == 0, forward.stderr
-    torch.testing.assert_close(
-        torch.tensor(forward.json()["linear"]), net(torch.tensor([[-0.5, 2.0]])).detach()
-    )
+    torch.testing.assert_close(torch.tensor(forward.json()["linear"]), net(torch.tensor([[-0.5, 2.0]])).detach())
     bad = run_process("forward", "--x", "1,2,3", cwd=tmp_path)
     assert_clean_failure(bad, 2)
     state.write_text("garbage")
@@ -607,8 +605,11 @@ CRAFTED = [
     ("optimizer-step-vector", adam_state("state", 0, "step", torch.ones(2)), "step"),
     ("optimizer-state-index", adam_state("state", 7, {}), "parameter 7"),
     ("optimizer-state-index-str", adam_state("state", lambda s: {str(k): v for k, v in s.items()}), "parameter '0'"),
-    ("optimizer-garbage", adam("state", {"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": [{"params": [0, 1]}]}),
-     "adam"),
+    (
+        "optimizer-garbage",
+        adam("state", {"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": [{"params": [0, 1]}]}),
+        "adam",
+    ),
     ("step-negative", put("step", -1), "step"),
     ("step-float", put("step", 1.5), "step"),
     ("step-str", put("step", "3"), "step"),
@@ -675,12 +676,17 @@ def test_a_stride_0_layer_is_refused_without_allocating_it(tmp_path):
     n = 100_000
     state = tmp_path / "huge.pt"
     data = {
-        "format": 1, "app": "linctl", "dtype": "float32",
+        "format": 1,
+        "app": "linctl",
+        "dtype": "float32",
         "layers": [{"type": "linear", "in_features": n, "out_features": n, "bias": True, "activation": "none"}],
         "params": {"0.weight": torch.zeros(1).expand(n, n), "0.bias": torch.zeros(1).expand(n)},
         "grads": {"0.weight": None, "0.bias": None},
         "optimizer": {"name": None, "settings": {}, "state": None},
-        "step": 0, "seed": None, "last_x": None, "last_t": None,
+        "step": 0,
+        "seed": None,
+        "last_x": None,
+        "last_t": None,
     }
     torch.save(data, state)
     size = state.stat().st_size
@@ -694,8 +700,14 @@ def test_a_stride_0_layer_is_refused_without_allocating_it(tmp_path):
         "main()\n"
     )
     for command in (["inspect"], ["forward", "--x", "1,1"], ["train-step", "--lr", "0.1"]):
-        proc = subprocess.run([sys.executable, "-c", code, *command, "--state", str(state)], capture_output=True,
-                              text=True, cwd=ROOT, timeout=120, env={**os.environ, "LINCTL_DEBUG": ""})
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *command, "--state", str(state)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            env={**os.environ, "LINCTL_DEBUG": ""},
+        )
         assert proc.returncode == 1, proc.stderr[-2000:]
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1, proc.stderr[-2000:]
@@ -720,9 +732,11 @@ def test_a_stride_0_layer_within_the_file_size_is_refused_too(tmp_path):
 # history snapshots are state files: undo and diff check them the same way
 
 
-@pytest.mark.parametrize("name,change,word", [c for c in CRAFTED if c[0] in
-                                               ("dtype-float16", "weight-stride-0", "optimizer-garbage", "step-str")],
-                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "name,change,word",
+    [c for c in CRAFTED if c[0] in ("dtype-float16", "weight-stride-0", "optimizer-garbage", "step-str")],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_a_bad_snapshot_is_refused_by_undo_and_diff(full_state, tmp_path, name, change, word):
     state = copy_state(full_state, tmp_path)
     snapshot = state.with_name(state.name + ".history") / "2.pt"
@@ -744,8 +758,18 @@ def test_a_damaged_history_index_line_is_skipped(full_state, tmp_path):
     state = copy_state(full_state, tmp_path)
     index = state.with_name(state.name + ".history") / "index.jsonl"
     good = index.read_text().splitlines()
-    junk = ['5', '"text"', '{"id": "4"}', '{"id": 4, "command": 7}', '{"id": 4, "loss": "low"}', '{"id": 4, "parent": true}',
-            '{"id": 0}', '{"id": 4, "step": -1}', '{"id": 4, "weight_change": [1]}', '{"id": 4, "loss"']
+    junk = [
+        "5",
+        '"text"',
+        '{"id": "4"}',
+        '{"id": 4, "command": 7}',
+        '{"id": 4, "loss": "low"}',
+        '{"id": 4, "parent": true}',
+        '{"id": 0}',
+        '{"id": 4, "step": -1}',
+        '{"id": 4, "weight_change": [1]}',
+        '{"id": 4, "loss"',
+    ]
     index.write_text("\n".join(good[:1] + junk + good[1:]) + "\n")
     shown = run("history", "--json", state=state)
     assert shown.exit_code == 0, shown.stderr

@@ -18,8 +18,16 @@ T = [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6], [1.0, -1.0]]
 
 
 def build(state, weight=W, bias=B, activation="none"):
-    out = run("inspect", str(len(weight[0])), str(len(weight)), f"--weight={rows(weight)}", f"--bias={vec(bias)}",
-              "--activation", activation, state=state)
+    out = run(
+        "inspect",
+        str(len(weight[0])),
+        str(len(weight)),
+        f"--weight={rows(weight)}",
+        f"--bias={vec(bias)}",
+        "--activation",
+        activation,
+        state=state,
+    )
     assert out.exit_code == 0, out.stderr
 
 
@@ -140,18 +148,32 @@ CONFIGS = [
     ("sgd", ["--momentum", "0.9"], {"momentum": 0.9}),
     ("sgd", ["--momentum", "0.9", "--nesterov"], {"momentum": 0.9, "nesterov": True}),
     ("sgd", ["--weight-decay", "0.1"], {"weight_decay": 0.1}),
-    ("sgd", ["--momentum", "0.8", "--dampening", "0.3", "--weight-decay", "0.05"],
-     {"momentum": 0.8, "dampening": 0.3, "weight_decay": 0.05}),
+    (
+        "sgd",
+        ["--momentum", "0.8", "--dampening", "0.3", "--weight-decay", "0.05"],
+        {"momentum": 0.8, "dampening": 0.3, "weight_decay": 0.05},
+    ),
     ("adam", [], {}),
-    ("adam", ["--betas", "0.8,0.99", "--eps", "1e-6", "--weight-decay", "0.1", "--amsgrad"],
-     {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1, "amsgrad": True}),
+    (
+        "adam",
+        ["--betas", "0.8,0.99", "--eps", "1e-6", "--weight-decay", "0.1", "--amsgrad"],
+        {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1, "amsgrad": True},
+    ),
     ("adamw", [], {}),
     ("adamw", ["--weight-decay", "0.2", "--betas", "0.85,0.995"], {"weight_decay": 0.2, "betas": (0.85, 0.995)}),
     ("rmsprop", [], {}),
-    ("rmsprop", ["--alpha", "0.9", "--momentum", "0.5", "--centered"], {"alpha": 0.9, "momentum": 0.5, "centered": True}),
+    (
+        "rmsprop",
+        ["--alpha", "0.9", "--momentum", "0.5", "--centered"],
+        {"alpha": 0.9, "momentum": 0.5, "centered": True},
+    ),
 ]
-TORCH_CLASSES = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-                 "rmsprop": torch.optim.RMSprop}
+TORCH_CLASSES = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+}
 
 
 @pytest.mark.parametrize("repeat_options", [True, False], ids=["options-every-time", "options-once"])
@@ -249,8 +271,9 @@ def torch_run(name: str, settings: dict, n: int = N_STEPS) -> list[torch.nn.Line
     return after
 
 
-@pytest.mark.parametrize("name, setting, beside", EVERY_SETTING,
-                         ids=[f"{e[0]}-{'-'.join(e[1])}{i}" for i, e in enumerate(EVERY_SETTING)])
+@pytest.mark.parametrize(
+    "name, setting, beside", EVERY_SETTING, ids=[f"{e[0]}-{'-'.join(e[1])}{i}" for i, e in enumerate(EVERY_SETTING)]
+)
 def test_every_setting_is_used_exactly(state, name, setting, beside):
     with_it = {"lr": BASE_LR, **beside, **setting}
     without_it = {"lr": BASE_LR, **beside}
@@ -450,8 +473,9 @@ def test_zero_grad_sets_grads_to_none(state):
 
 def test_classic_tutorial_reproduced(state):
     weight, bias = [[0.3643, -0.3121]], [-0.1371]
-    built = run("inspect", "2", "1", f"--weight={rows(weight)}", f"--bias={vec(bias)}", "--activation", "sigmoid",
-                state=state)
+    built = run(
+        "inspect", "2", "1", f"--weight={rows(weight)}", f"--bias={vec(bias)}", "--activation", "sigmoid", state=state
+    )
     assert built.exit_code == 0, built.stderr
     shown = run_json("inspect", state=state)
     back = run_json("backward", "--x", "1,1", "--t", "1", "--loss", "diff", state=state)

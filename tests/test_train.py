@@ -77,8 +77,9 @@ def as_csv_values(values) -> torch.Tensor:
 
 def close(actual, expected):
     """Bit for bit: train runs the plain loop's own torch operations, and JSON holds each float32's shortest repr."""
-    torch.testing.assert_close(torch.as_tensor(actual, dtype=torch.float32), torch.as_tensor(expected, dtype=torch.float32),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        torch.as_tensor(actual, dtype=torch.float32), torch.as_tensor(expected, dtype=torch.float32), rtol=0, atol=0
+    )
 
 
 def load_state(path: Path) -> dict:
@@ -119,8 +120,18 @@ def test_train_equals_plain_torch_loop(state, data10, name, options, steps, epoc
     ref = torch.nn.Linear(3, 2)
     w0, b0 = ref.weight.detach().clone(), ref.bias.detach().clone()
 
-    args = ["train", "--data", str(path), "--optimizer", name, "--lr", "0.05", "--seed", "5",
-            "--shuffle" if shuffle else "--no-shuffle"]
+    args = [
+        "train",
+        "--data",
+        str(path),
+        "--optimizer",
+        name,
+        "--lr",
+        "0.05",
+        "--seed",
+        "5",
+        "--shuffle" if shuffle else "--no-shuffle",
+    ]
     if steps is not None:
         args += ["--steps", str(steps)]
     if epochs is not None:
@@ -132,10 +143,22 @@ def test_train_equals_plain_torch_loop(state, data10, name, options, steps, epoc
     out = run_json(*args, state=state)
 
     opt = OPTIMIZERS[name](ref.parameters(), lr=0.05, **options)
-    losses, epochs_run = plain_loop(ref, opt, x, t, steps=steps, epochs=epochs, batch_size=batch, shuffle=shuffle, seed=5)
+    losses, epochs_run = plain_loop(
+        ref, opt, x, t, steps=steps, epochs=epochs, batch_size=batch, shuffle=shuffle, seed=5
+    )
 
-    assert {"steps", "epochs", "losses", "loss_first", "loss_last", "weight_before", "bias_before",
-            "weight", "bias", "step"} <= set(out)
+    assert {
+        "steps",
+        "epochs",
+        "losses",
+        "loss_first",
+        "loss_last",
+        "weight_before",
+        "bias_before",
+        "weight",
+        "bias",
+        "step",
+    } <= set(out)
     assert out["steps"] == len(losses) == len(out["losses"])
     assert out["epochs"] == epochs_run
     assert out["step"] == len(losses)
@@ -157,7 +180,12 @@ def test_shuffle_changes_the_batches_and_the_seed_fixes_them(state, data10):
     path, _, _ = data10
     base = ["train", "--data", str(path), "--lr", "0.1", "--batch-size", "3", "--epochs", "2"]
     runs = {}
-    for label, extra in {"a": ["--seed", "1"], "b": ["--seed", "1"], "c": ["--seed", "2"], "ordered": ["--no-shuffle"]}.items():
+    for label, extra in {
+        "a": ["--seed", "1"],
+        "b": ["--seed", "1"],
+        "c": ["--seed", "2"],
+        "ordered": ["--no-shuffle"],
+    }.items():
         run("inspect", "3", "2", "--weight", "0.1,0.2,0.3;-0.1,0,0.5", "--bias", "0,0.2", state=state)
         runs[label] = run_json(*base, *extra, state=state)["losses"]
     assert runs["a"] == runs["b"]
@@ -167,8 +195,25 @@ def test_shuffle_changes_the_batches_and_the_seed_fixes_them(state, data10):
 
 def test_train_on_x_and_t_options(state):
     run("inspect", "2", "1", "--weight", "0.5,-0.25", "--bias", "0.1", state=state)
-    out = run_json("train", "--x", "1,2;0.5,-1", "--x", "3,0.25", "--t", "1;0", "--t", "2", "--lr", "0.05",
-                   "--epochs", "3", "--batch-size", "2", "--no-shuffle", state=state)
+    out = run_json(
+        "train",
+        "--x",
+        "1,2;0.5,-1",
+        "--x",
+        "3,0.25",
+        "--t",
+        "1;0",
+        "--t",
+        "2",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "2",
+        "--no-shuffle",
+        state=state,
+    )
     ref = plain_net([[0.5, -0.25]], [0.1])
     x = torch.tensor([[1, 2], [0.5, -1], [3, 0.25]], dtype=torch.float32)
     t = torch.tensor([[1], [0], [2]], dtype=torch.float32)
@@ -183,8 +228,22 @@ def test_optimizer_state_and_lr_carry_over_between_runs(state, data10):
     """Two `train` runs with Adam equal one optimizer living through both loops; --lr falls back."""
     path, x, t = data10
     run("inspect", "3", "2", "--weight", "0.1,0.2,0.3;-0.1,0,0.5", "--bias", "0,0.2", state=state)
-    first = run_json("train", "--data", str(path), "--optimizer", "adam", "--lr", "0.02", "--batch-size", "4",
-                     "--epochs", "2", "--seed", "9", state=state)
+    first = run_json(
+        "train",
+        "--data",
+        str(path),
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.02",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "2",
+        "--seed",
+        "9",
+        state=state,
+    )
     second = run_json("train", "--data", str(path), "--batch-size", "4", "--epochs", "2", "--seed", "9", state=state)
 
     ref = plain_net([[0.1, 0.2, 0.3], [-0.1, 0, 0.5]], [0, 0.2])
@@ -261,8 +320,9 @@ def _run_in_pty(args: list[str], timeout: float = 90) -> tuple[int, bytes, str]:
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "100", "LINES": "30", "TERM": "xterm-256color", "LINCTL_DEBUG": ""}
     env.pop("NO_COLOR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "linctl", *args], stdout=slave, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linctl", *args], stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
+    )
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + timeout
@@ -298,8 +358,21 @@ def long_csv(tmp_path):
 
 def test_progress_bar_on_a_terminal(state, long_csv):
     run("inspect", "3", "1", "--seed", "0", state=state)
-    code, screen, stderr = _run_in_pty(["train", "--data", str(long_csv), "--lr", "0.001", "--batch-size", "1",
-                                        "--epochs", "15", "--state", str(state)])
+    code, screen, stderr = _run_in_pty(
+        [
+            "train",
+            "--data",
+            str(long_csv),
+            "--lr",
+            "0.001",
+            "--batch-size",
+            "1",
+            "--epochs",
+            "15",
+            "--state",
+            str(state),
+        ]
+    )
     assert code == 0, stderr
     text = screen.decode("utf-8", "replace")
     assert "training" in text, "no progress bar on a terminal"
@@ -310,8 +383,22 @@ def test_progress_bar_on_a_terminal(state, long_csv):
 
 def test_json_on_a_terminal_has_no_progress_bar(state, long_csv):
     run("inspect", "3", "1", "--seed", "0", state=state)
-    code, screen, stderr = _run_in_pty(["train", "--data", str(long_csv), "--lr", "0.001", "--batch-size", "1",
-                                        "--epochs", "15", "--json", "--state", str(state)])
+    code, screen, stderr = _run_in_pty(
+        [
+            "train",
+            "--data",
+            str(long_csv),
+            "--lr",
+            "0.001",
+            "--batch-size",
+            "1",
+            "--epochs",
+            "15",
+            "--json",
+            "--state",
+            str(state),
+        ]
+    )
     assert code == 0, stderr
     text = screen.decode("utf-8").replace("\r\n", "\n")
     assert "training" not in text and "\x1b" not in text
@@ -352,9 +439,28 @@ def test_ctrl_c_keeps_every_completed_step(tmp_path, state):
 
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LINCTL_DEBUG": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "linctl", "train", "--data", str(data), "--lr", "0.001", "--batch-size", "1",
-         "--epochs", "2000", "--no-shuffle", "--json", "--state", str(state)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "linctl",
+            "train",
+            "--data",
+            str(data),
+            "--lr",
+            "0.001",
+            "--batch-size",
+            "1",
+            "--epochs",
+            "2000",
+            "--no-shuffle",
+            "--json",
+            "--state",
+            str(state),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         _wait_until_locked(Path(str(state) + ".lock"), proc)

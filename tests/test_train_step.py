@@ -8,8 +8,19 @@ import torch
 from conftest import f32, rows, run, run_json, run_process, vec
 
 TRAIN_STEP_KEYS = {
-    "x", "t", "output", "loss", "weight_before", "bias_before", "weight_grad", "bias_grad", "weight", "bias",
-    "lr", "optimizer", "step",
+    "x",
+    "t",
+    "output",
+    "loss",
+    "weight_before",
+    "bias_before",
+    "weight_grad",
+    "bias_grad",
+    "weight",
+    "bias",
+    "lr",
+    "optimizer",
+    "step",
 }
 
 # IN=3, OUT=2, 4 samples
@@ -20,8 +31,15 @@ T = [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6], [1.0, -1.0]]
 
 
 def inspect_args(weight=W, bias=B, activation="none"):
-    return ("inspect", str(len(weight[0])), str(len(weight)), f"--weight={rows(weight)}", f"--bias={vec(bias)}",
-            "--activation", activation)
+    return (
+        "inspect",
+        str(len(weight[0])),
+        str(len(weight)),
+        f"--weight={rows(weight)}",
+        f"--bias={vec(bias)}",
+        "--activation",
+        activation,
+    )
 
 
 def build(state, weight=W, bias=B, activation="none"):
@@ -107,8 +125,12 @@ LOOPS = [
     ("rmsprop", {"lr": 0.01}),
     ("rmsprop", {"lr": 0.01, "alpha": 0.8, "eps": 0.05, "weight_decay": 0.1, "momentum": 0.5, "centered": True}),
 ]
-TORCH_CLASSES = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-                 "rmsprop": torch.optim.RMSprop}
+TORCH_CLASSES = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+}
 
 
 def cli_args(settings: dict) -> list[str]:

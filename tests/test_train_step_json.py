@@ -19,8 +19,20 @@ X = [[1.0, 2.0, -1.0], [0.5, -1.5, 2.0], [-1.0, 0.3, 0.7]]
 T = [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6]]
 
 BACKWARD_KEYS = {
-    "x", "t", "output", "loss", "weight_grad", "bias_grad", "weight_grad_before", "bias_grad_before",
-    "manual_weight_grad", "manual_bias_grad", "max_abs_diff", "match", "weight", "bias",
+    "x",
+    "t",
+    "output",
+    "loss",
+    "weight_grad",
+    "bias_grad",
+    "weight_grad_before",
+    "bias_grad_before",
+    "manual_weight_grad",
+    "manual_bias_grad",
+    "max_abs_diff",
+    "match",
+    "weight",
+    "bias",
 }
 STEP_KEYS = {"weight_before", "bias_before", "weight", "bias", "weight_grad", "bias_grad", "lr", "optimizer", "step"}
 
@@ -30,7 +42,9 @@ def exact(actual, expected) -> None:
 
 
 def build(state, activation="sigmoid"):
-    result = run("inspect", "3", "2", f"--weight={rows(W)}", f"--bias={vec(B)}", "--activation", activation, state=state)
+    result = run(
+        "inspect", "3", "2", f"--weight={rows(W)}", f"--bias={vec(B)}", "--activation", activation, state=state
+    )
     assert result.exit_code == 0, result.stderr
 
 
@@ -85,8 +99,10 @@ def test_every_key_of_backward_and_step_equals_plain_torch(state, backward_first
     worst = max(float((manual_w - w_grad).abs().max()), float((manual_b - b_grad).abs().max()))
     assert out["max_abs_diff"] == worst
     assert out["match"] is out["grad_match"] is True
-    assert out["match"] == (torch.allclose(manual_w, w_grad, rtol=1.3e-6, atol=1e-5)
-                            and torch.allclose(manual_b, b_grad, rtol=1.3e-6, atol=1e-5))
+    assert out["match"] == (
+        torch.allclose(manual_w, w_grad, rtol=1.3e-6, atol=1e-5)
+        and torch.allclose(manual_b, b_grad, rtol=1.3e-6, atol=1e-5)
+    )
 
     # step's keys: the weights after the step
     exact(out["weight_before"], w_before)
@@ -114,8 +130,18 @@ def test_a_mismatch_shows_in_match_and_max_abs_diff(state, monkeypatch):
 
 def test_adam_train_step_keys(state):
     build(state, "tanh")
-    out = run_json("train-step", f"--x={rows(X)}", f"--t={rows(T)}", "--optimizer", "adam", "--lr", "0.01",
-                   "--loss", "l1", state=state)
+    out = run_json(
+        "train-step",
+        f"--x={rows(X)}",
+        f"--t={rows(T)}",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--loss",
+        "l1",
+        state=state,
+    )
     net = torch_net()
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     opt.zero_grad()
