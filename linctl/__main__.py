@@ -1,4 +1,4 @@
-from linctl.cli import main
+from linctl.app import main
 
 if __name__ == "__main__":
     main()

@@ -128,15 +128,18 @@ def check_sizes(in_features: int, out_features: int, element_size: int, availabl
         )
 
 
-_ASSIGN = re.compile(r"^\s*(weight|bias)\s*\[\s*([^\]]*)\]\s*=\s*(.+?)\s*$", re.ASCII | re.DOTALL)
+_ASSIGN = re.compile(
+    r"^\s*([A-Za-z0-9_.]*?(?:weight|bias)[A-Za-z0-9_]*)\s*\[\s*([^\]]*)\]\s*=\s*(.+?)\s*$", re.ASCII | re.DOTALL
+)
 
 
 def parse_assignment(text: str) -> tuple[str, tuple[int, ...], float]:
-    """'weight[0,1]=0.5' -> ('weight', (0, 1), 0.5)."""
+    """'weight[0,1]=0.5' -> ('weight', (0, 1), 0.5); '2.weight[0,1]=0.5' names a stack's parameter."""
     match = _ASSIGN.match(text)
     if not match:
         raise UsageError(
-            f"cannot read {shown(text)}; write 'weight[ROW,COL]=VALUE' or 'bias[ROW]=VALUE', like 'weight[0,1]=0.5'"
+            f"cannot read {shown(text)}; write 'NAME[ROW,COL]=VALUE' with a parameter name as state_dict() lists it, "
+            "like 'weight[0,1]=0.5', 'bias[1]=0' or, in a stack, '2.weight[0,1]=0.5'"
         )
     name, index_text, value_text = match.groups()
     parts = index_text.split(",")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import settings
 from typer.testing import CliRunner
 
-from linctl.cli import app
+from linctl.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +88,10 @@ def rows(values) -> str:
 
 def vec(values) -> str:
     return ",".join(repr(float(v)) for v in values)
+
+
+def saved(path: Path) -> dict:
+    """The state file as linctl wrote it (format 2: a bare Linear's parameters are 'weight' and 'bias')."""
+    import torch
+
+    return torch.load(path, weights_only=True)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from conftest import f32, rows, run, run_json, vec
+from conftest import f32, rows, run, run_json, saved, vec
 
 BACKWARD_KEYS = {
     "x",
@@ -178,8 +178,8 @@ def test_grads_are_none_before_backward(state):
     build(state, MIXED)
     shown = run_json("inspect", state=state)
     assert shown["weight_grad"] is None and shown["bias_grad"] is None
-    on_disk = torch.load(state, weights_only=True)
-    assert on_disk["grads"]["0.weight"] is None and on_disk["grads"]["0.bias"] is None
+    on_disk = saved(state)
+    assert on_disk["grads"]["weight"] is None and on_disk["grads"]["bias"] is None
 
 
 def test_backward_twice_accumulates(state):
@@ -238,16 +238,16 @@ def test_view_says_gradients_accumulate(state):
 
 def test_weights_unchanged_on_disk_and_grads_saved(state):
     build(state, MIXED, "relu")
-    before = torch.load(state, weights_only=True)
+    before = saved(state)
     run_json(*backward_args(MIXED, "mse"), state=state)
-    after = torch.load(state, weights_only=True)
+    after = saved(state)
 
     net = torch_net(MIXED)
     torch_backward(net, MIXED["X"], MIXED["T"], "mse", "relu")
-    assert torch.equal(after["params"]["0.weight"], before["params"]["0.weight"])
-    assert torch.equal(after["params"]["0.bias"], before["params"]["0.bias"])
-    assert torch.equal(after["grads"]["0.weight"], net.weight.grad)
-    assert torch.equal(after["grads"]["0.bias"], net.bias.grad)
+    assert torch.equal(after["params"]["weight"], before["params"]["weight"])
+    assert torch.equal(after["params"]["bias"], before["params"]["bias"])
+    assert torch.equal(after["grads"]["weight"], net.weight.grad)
+    assert torch.equal(after["grads"]["bias"], net.bias.grad)
     assert after["step"] == 0
     shown = run_json("inspect", state=state)
     exact(shown["weight_grad"], net.weight.grad)
@@ -264,7 +264,7 @@ def test_bce_without_sigmoid_out_of_range_is_exit_2(state):
     assert "bce" in message and "[0, 1]" in message
     assert "sigmoid" in message  # says how to fix it
     # nothing was stored
-    assert torch.load(state, weights_only=True)["grads"]["0.weight"] is None
+    assert saved(state)["grads"]["weight"] is None
 
 
 def test_bce_with_sigmoid_override_works(state):
@@ -285,7 +285,7 @@ def test_activation_override_is_for_one_run_only(state):
     exact(once["bias_grad"], tanh_net.bias.grad)
 
     assert run_json("inspect", state=state)["activation"] == "sigmoid"
-    assert torch.load(state, weights_only=True)["layers"][0]["activation"] == "sigmoid"
+    assert saved(state)["layers"][0]["activation"] == "sigmoid"
 
     assert run("zero-grad", state=state).exit_code == 0
     again = run_json(*backward_args(MIXED, "mse"), state=state)
@@ -324,7 +324,7 @@ def test_backward_bad_input_is_exit_2(state, args, option):
     assert out.exit_code == 2
     assert option in out.stderr
     assert "Traceback" not in out.stderr
-    assert torch.load(state, weights_only=True)["grads"]["0.weight"] is None
+    assert saved(state)["grads"]["weight"] is None
 
 
 # --------------------------------------------------------------------------

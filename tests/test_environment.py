@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import linctl
-from conftest import run, run_json, run_process
+from conftest import run, run_json, run_process, saved
 
 X, T = "1,-2", "0.5,1.5"
 
@@ -251,9 +251,9 @@ def test_linctl_device_bad_value_names_the_variable(trained):
 
 
 def test_linctl_device_cpu_gives_the_plain_torch_numbers(trained):
-    weight = torch.load(trained, weights_only=True)["params"]["0.weight"]
+    weight = saved(trained)["params"]["weight"]
     out = run("forward", "--x", X, "--json", state=trained, env={"LINCTL_DEVICE": "CPU"})
     assert out.exit_code == 0, out.stderr
-    bias = torch.load(trained, weights_only=True)["params"]["0.bias"]
+    bias = saved(trained)["params"]["bias"]
     expected = torch.nn.functional.linear(torch.tensor([[1.0, -2.0]]), weight, bias)
     assert torch.equal(torch.tensor(out.json()["linear"], dtype=torch.float32), expected)

@@ -15,21 +15,21 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run, run_json
+from conftest import run, run_json, saved
 
 FORWARD_KEYS = {"x", "linear", "output", "manual", "max_abs_diff", "match", "grad_fn"}
 
 
 def stored_net(path: Path) -> torch.nn.Linear:
     """The network in the state file, rebuilt as a plain torch.nn.Linear."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = saved(path)
     layer = data["layers"][0]
-    weight = data["params"]["0.weight"]
+    weight = data["params"]["weight"]
     net = torch.nn.Linear(layer["in_features"], layer["out_features"], bias=layer["bias"], dtype=weight.dtype)
     with torch.no_grad():
         net.weight.copy_(weight)
         if layer["bias"]:
-            net.bias.copy_(data["params"]["0.bias"])
+            net.bias.copy_(data["params"]["bias"])
     return net
 
 
@@ -254,7 +254,7 @@ def test_forward_does_not_change_the_weights(state):
     after = stored_net(state)
     assert torch.equal(after.weight, net.weight)
     assert torch.equal(after.bias, net.bias)
-    data = torch.load(state, weights_only=True)
+    data = saved(state)
     assert all(g is None for g in data["grads"].values())
     assert data["step"] == 0
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import run, run_json
+from conftest import run, run_json, saved
 
 X = "1,2,-1"
 T = "0.5,-0.5"
@@ -22,7 +22,7 @@ B0_TEXT = "0.05,-0.1"
 
 
 def load(path: Path) -> dict:
-    return torch.load(path, weights_only=True)
+    return saved(path)
 
 
 def index(state: Path) -> list[dict]:
@@ -276,7 +276,7 @@ def test_undo_restores_network_gradients_and_optimizer_exactly(state):
     ok("train-step", "--x", X, "--t", T, "--optimizer", "adam", "--lr", "0.1", state=state)
     ok("backward", "--x", "0,1,2", "--t", "1,1", state=state)  # gradients that add up
     before = load(state)
-    assert before["grads"]["0.weight"] is not None and before["optimizer"]["state"]["state"]
+    assert before["grads"]["weight"] is not None and before["optimizer"]["state"]["state"]
     ok("train-step", "--x", X, "--t", T, "--lr", "0.3", state=state)
     after_first = load(state)
 
@@ -284,8 +284,8 @@ def test_undo_restores_network_gradients_and_optimizer_exactly(state):
     restored = load(state)
     equal_states(restored, before)
     assert out["step"] == before["step"]
-    torch.testing.assert_close(torch.tensor(out["weight"]), before["params"]["0.weight"])
-    torch.testing.assert_close(torch.tensor(out["weight_grad"]), before["grads"]["0.weight"])
+    torch.testing.assert_close(torch.tensor(out["weight"]), before["params"]["weight"])
+    torch.testing.assert_close(torch.tensor(out["weight_grad"]), before["grads"]["weight"])
 
     # the same step again from the restored state gives the same result: the optimizer state came back
     ok("train-step", "--x", X, "--t", T, "--lr", "0.3", state=state)
@@ -304,8 +304,8 @@ def test_undo_matches_plain_torch(state):
     F.mse_loss(net(torch.tensor([[1.0, 2, -1]])), torch.tensor([[0.5, -0.5]])).backward()
     opt.step()
     saved = load(state)
-    torch.testing.assert_close(saved["params"]["0.weight"], net.weight.detach())
-    torch.testing.assert_close(saved["grads"]["0.weight"], net.weight.grad)
+    torch.testing.assert_close(saved["params"]["weight"], net.weight.detach())
+    torch.testing.assert_close(saved["grads"]["weight"], net.weight.grad)
     buf = opt.state_dict()["state"][0]["momentum_buffer"]
     torch.testing.assert_close(saved["optimizer"]["state"]["state"][0]["momentum_buffer"], buf)
 
@@ -359,7 +359,7 @@ def test_undo_can_itself_be_undone(state):
     ok("set", "bias[0]=7", state=state)  # a new change on the rewound line
     ok("undo", state=state)
     equal_states(load(state), load(snapshots(state)[0]))  # entry 1: the network as built
-    assert not torch.equal(load(state)["params"]["0.weight"], stepped["params"]["0.weight"])
+    assert not torch.equal(load(state)["params"]["weight"], stepped["params"]["weight"])
 
 
 def test_bounded_history_keeps_only_the_newest_snapshots(state):
@@ -404,8 +404,8 @@ def test_bounded_history_keeps_only_the_newest_snapshots(state):
     result = go("undo", "2")
     assert result.exit_code == 0, result.stderr
     saved = load(state)
-    assert torch.equal(saved["params"]["0.weight"], states[3]["weight"])
-    assert torch.equal(saved["params"]["0.bias"], states[3]["bias"])
+    assert torch.equal(saved["params"]["weight"], states[3]["weight"])
+    assert torch.equal(saved["params"]["bias"], states[3]["bias"])
     assert saved["step"] == 3
 
     # the undo was itself recorded (7 entries), and still only 3 snapshot files exist
@@ -480,22 +480,22 @@ def test_set_changes_exactly_the_named_values(state):
     out = run_json("set", "weight[0,1]=0.5", "bias[1]=0", state=state)
     after = load(state)
 
-    expected_w = before["params"]["0.weight"].clone()
+    expected_w = before["params"]["weight"].clone()
     expected_w[0, 1] = 0.5
-    expected_b = before["params"]["0.bias"].clone()
+    expected_b = before["params"]["bias"].clone()
     expected_b[1] = 0
-    assert torch.equal(after["params"]["0.weight"], expected_w)
-    assert torch.equal(after["params"]["0.bias"], expected_b)
-    assert torch.equal(after["grads"]["0.weight"], before["grads"]["0.weight"])
+    assert torch.equal(after["params"]["weight"], expected_w)
+    assert torch.equal(after["params"]["bias"], expected_b)
+    assert torch.equal(after["grads"]["weight"], before["grads"]["weight"])
     assert _plain(after["optimizer"]) == _plain(before["optimizer"])
     assert after["step"] == before["step"]
-    assert out["changes"][0]["old"] == pytest.approx(float(before["params"]["0.weight"][0, 1]))
+    assert out["changes"][0]["old"] == pytest.approx(float(before["params"]["weight"][0, 1]))
     assert out["changes"][0]["new"] == 0.5 and out["changes"][1]["new"] == 0
     torch.testing.assert_close(torch.tensor(out["weight"]), expected_w, rtol=0, atol=1e-7)
 
     # negative indices count from the end, as in torch
     ok("set", "weight[-1,-1]=3", state=state)
-    assert float(load(state)["params"]["0.weight"][1, 2]) == 3.0
+    assert float(load(state)["params"]["weight"][1, 2]) == 3.0
 
 
 @pytest.mark.parametrize(
@@ -536,7 +536,7 @@ def test_set_bias_on_a_network_without_bias(state):
     assert "bias" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert state.read_bytes() == before
     ok("set", "weight[1,0]=-2", state=state)
-    assert float(load(state)["params"]["0.weight"][1, 0]) == -2.0
+    assert float(load(state)["params"]["weight"][1, 0]) == -2.0
 
 
 # --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import f32, run, run_json
+from conftest import f32, run, run_json, saved
 
 X = "1,2;0.5,-1;-1,0.25"
 
@@ -182,8 +182,8 @@ def test_weight_and_bias_beyond_float32_warn(state):
     lines = result.stderr.splitlines()
     assert any("--weight" in line and "1e+39" in line and "became inf" in line for line in lines), result.stderr
     assert any("--bias" in line and "-1e+40" in line and "became -inf" in line for line in lines), result.stderr
-    saved = torch.load(state, weights_only=True)
-    assert saved["params"]["0.weight"][0, 0] == float("inf") and saved["params"]["0.bias"][0] == float("-inf")
+    params = saved(state)["params"]
+    assert params["weight"][0, 0] == float("inf") and params["bias"][0] == float("-inf")
 
 
 def test_data_values_beyond_float32_warn(tmp_path, state):
@@ -241,10 +241,10 @@ UNICODE_PLACES = [
     (["train", "--x=1,1", "--t=1", "--lr=0.1", "--steps={}"], "--steps"),
     (["inspect", "2", "1", "--weight=1,{}"], "--weight value 2"),
     (["inspect", "2", "1", "--bias={}"], "--bias"),
-    (["inspect", "{}", "1"], "[IN]"),
+    (["inspect", "{}", "1"], "linctl: IN/OUT: "),
     (["step", "--optimizer", "adam", "--lr=0.1", "--betas=0.9,{}"], "--betas value 2"),
     (["history", "--last={}"], "--last"),
-    (["undo", "{}"], "[N]"),
+    (["undo", "{}"], "linctl: N: "),
     (["set", "weight[0,0]={}"], "weight[0,0]"),
 ]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run, run_json
+from conftest import run, run_json, saved
 
 INSPECT_KEYS = {
     "structure",
@@ -28,12 +28,12 @@ INSPECT_KEYS = {
 
 def load_state(path: Path) -> dict:
     """The state file as it is on disk, loaded the safe way."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return saved(path)
 
 
 def stored(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     data = load_state(path)
-    return data["params"]["0.weight"], data["params"].get("0.bias")
+    return data["params"]["weight"], data["params"].get("bias")
 
 
 def seeded(seed: int, n_in: int, n_out: int, **kwargs) -> torch.nn.Linear:
@@ -148,8 +148,8 @@ def test_no_bias(state):
     assert data["bias"] is None and data["bias_grad"] is None
     close(data["weight"], net.weight)
     on_disk = load_state(state)
-    assert "0.bias" not in on_disk["params"] or on_disk["params"]["0.bias"] is None
-    assert torch.equal(on_disk["params"]["0.weight"], net.weight.detach())
+    assert "bias" not in on_disk["params"] or on_disk["params"]["bias"] is None
+    assert torch.equal(on_disk["params"]["weight"], net.weight.detach())
     view = run("inspect", state=state)
     assert view.exit_code == 0
     assert str(net) in view.stdout
@@ -346,6 +346,6 @@ def test_state_file_contents(state):
     assert all(g is None for g in data["grads"].values())
     assert data["step"] == 0
     net = seeded(8, 3, 2)
-    assert torch.equal(data["params"]["0.weight"], net.weight.detach())
-    assert torch.equal(data["params"]["0.bias"], net.bias.detach())
-    assert not data["params"]["0.weight"].requires_grad
+    assert torch.equal(data["params"]["weight"], net.weight.detach())
+    assert torch.equal(data["params"]["bias"], net.bias.detach())
+    assert not data["params"]["weight"].requires_grad

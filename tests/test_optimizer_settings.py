@@ -20,7 +20,7 @@ import torch
 import torch.optim.optimizer as torch_optimizer
 
 from conftest import f32, rows, run, vec
-from linctl import optimizers
+from linctl.optim import torch_step as optimizers
 
 # IN=3, OUT=2, 4 samples
 W = [[0.5, -0.3, 0.8], [-0.6, 0.2, 0.4]]
@@ -557,7 +557,7 @@ def test_no_marks_left_on_torch_and_no_dynamo_import(tmp_path):
     script = (
         FIND_MARKS
         + f"""
-from linctl.cli import app
+from linctl.app import app
 for args in {commands!r}:
     try:
         app(args + ["--state", {str(state)!r}])

@@ -18,7 +18,7 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import run
+from conftest import run, saved
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -251,7 +251,7 @@ def app_commands():
     """The click group Typer builds from the app (what `linctl` runs), built once."""
     import typer
 
-    from linctl.cli import app
+    from linctl.app import app
 
     return typer.main.get_command(app)
 
@@ -332,7 +332,7 @@ def test_each_baseline_works(base):
 
 
 def state_loads(path: Path) -> None:
-    from linctl import state as state_file
+    from linctl.store import state as state_file
 
     state_file.load(path)  # raises if the file was damaged
 
@@ -458,11 +458,11 @@ def test_random_shapes_to_every_command(n_in, n_out, bias, x_shape, t_shape, ind
             if command == "forward":
                 # the output has one row per sample and OUT columns, as net(x) does
                 net = torch.nn.Linear(n_in, n_out, bias=bias)
-                saved = torch.load(state, weights_only=True)
+                params = saved(state)["params"]
                 with torch.no_grad():
-                    net.weight.copy_(saved["params"]["0.weight"])
+                    net.weight.copy_(params["weight"])
                     if bias:
-                        net.bias.copy_(saved["params"]["0.bias"])
+                        net.bias.copy_(params["bias"])
                     expected = net(torch.tensor([[float(v) for v in r.split(",")] for r in x.split(";")]))
                 assert torch.tensor(out["output"]).shape == expected.shape
                 torch.testing.assert_close(torch.tensor(out["output"]), expected)

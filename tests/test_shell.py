@@ -7,7 +7,7 @@ import json
 import torch
 
 from conftest import run, run_json, run_process
-from linctl import shell
+from linctl.commands import shell
 
 
 def plain_sgd_steps(n: int, lr: float = 0.05):

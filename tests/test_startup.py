@@ -27,7 +27,7 @@ def test_commands_skip_modules_that_cost_seconds(tmp_path):
     """sympy and torch._dynamo each add 0.4-1.7 s to a command; none of them needs either."""
     script = f"""
 import sys
-from linctl.cli import app
+from linctl.app import app
 for args in {COMMANDS!r}:
     try:
         app(args + ["--state", {str(tmp_path / "net.pt")!r}])
@@ -44,7 +44,7 @@ print("HEAVY:" + ",".join(m for m in {HEAVY!r} if m in sys.modules))
 def test_help_and_version_do_not_import_torch(flag):
     script = f"""
 import sys
-from linctl.cli import app
+from linctl.app import app
 try:
     app([{flag!r}])
 except SystemExit:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from conftest import f32, rows, run, run_json, vec
+from conftest import f32, rows, run, run_json, saved, vec
 
 STEP_KEYS = {"weight_before", "bias_before", "weight", "bias", "weight_grad", "bias_grad", "lr", "optimizer", "step"}
 
@@ -50,7 +50,7 @@ def backward(state, x=X, t=T):
 
 
 def on_disk(state) -> dict:
-    return torch.load(state, weights_only=True)
+    return saved(state)
 
 
 def assert_equal(shown, expected, what: str = ""):
@@ -91,8 +91,8 @@ def test_plain_sgd_is_w_minus_lr_grad(state):
     assert_equal(out["weight"], net.weight)
     assert_equal(out["bias"], net.bias)
     saved = on_disk(state)
-    assert_equal(saved["params"]["0.weight"], net.weight)
-    assert_equal(saved["params"]["0.bias"], net.bias)
+    assert_equal(saved["params"]["weight"], net.weight)
+    assert_equal(saved["params"]["bias"], net.bias)
     assert saved["step"] == 1
 
 
@@ -107,8 +107,8 @@ def test_step_keeps_the_gradients(state):
     grads = on_disk(state)["grads"]
     net = torch_net()
     torch_backward(net)
-    assert_equal(grads["0.weight"], net.weight.grad)
-    assert_equal(grads["0.bias"], net.bias.grad)
+    assert_equal(grads["weight"], net.weight.grad)
+    assert_equal(grads["bias"], net.bias.grad)
 
 
 def test_step_view_says_gradients_kept_and_checks_by_hand(state):
@@ -137,7 +137,7 @@ def test_step_without_gradients_is_exit_1_with_hint(state, setup):
     assert "\n" not in message and "Traceback" not in message
     assert "gradient" in message and "backward" in message
     after = on_disk(state)
-    assert torch.equal(after["params"]["0.weight"], before["params"]["0.weight"])
+    assert torch.equal(after["params"]["weight"], before["params"]["weight"])
     assert after["step"] == before["step"]
 
 
@@ -202,8 +202,8 @@ def test_n_steps_equal_a_torch_loop(state, name, args, kwargs, repeat_options):
         assert_equal(out["weight"], net.weight, f"weight after step {i + 1}")
         assert_equal(out["bias"], net.bias, f"bias after step {i + 1}")
     saved = on_disk(state)
-    assert_equal(saved["params"]["0.weight"], net.weight)
-    assert_equal(saved["params"]["0.bias"], net.bias)
+    assert_equal(saved["params"]["weight"], net.weight)
+    assert_equal(saved["params"]["bias"], net.bias)
     assert saved["step"] == n
     for index, param in enumerate(net.parameters()):
         stored = saved["optimizer"]["state"]["state"].get(index, {})
@@ -426,7 +426,7 @@ def test_bad_settings_are_exit_2(state, command, args, option, torch_wording):
     if torch_wording:
         assert "Invalid" in message
     after = on_disk(state)
-    assert torch.equal(after["params"]["0.weight"], before["params"]["0.weight"])
+    assert torch.equal(after["params"]["weight"], before["params"]["weight"])
     assert after["step"] == 0
     assert after["optimizer"]["name"] is None
 
@@ -441,7 +441,7 @@ def test_bad_setting_after_a_good_one_keeps_the_stored_optimizer(state):
     assert "--momentum" in out.stderr
     after = on_disk(state)
     assert after["optimizer"]["settings"]["momentum"] == 0.9
-    assert torch.equal(after["params"]["0.weight"], stored["params"]["0.weight"])
+    assert torch.equal(after["params"]["weight"], stored["params"]["weight"])
     assert after["step"] == 1
 
 
@@ -458,7 +458,7 @@ def test_zero_grad_sets_grads_to_none(state):
     shown = run_json("inspect", state=state)
     assert shown["weight_grad"] is None and shown["bias_grad"] is None
     grads = on_disk(state)["grads"]
-    assert grads["0.weight"] is None and grads["0.bias"] is None
+    assert grads["weight"] is None and grads["bias"] is None
     # the next backward starts from None, as after optimizer.zero_grad()
     again = backward(state)
     assert again["weight_grad_before"] is None
@@ -505,4 +505,4 @@ def test_classic_tutorial_reproduced(state):
     assert back["match"] is True
     assert_equal(stepped["weight"], net.weight)
     assert_equal(stepped["bias"], net.bias)
-    assert_equal(on_disk(state)["params"]["0.weight"], net.weight)
+    assert_equal(on_disk(state)["params"]["weight"], net.weight)

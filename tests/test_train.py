@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import ROOT, run, run_json
+from conftest import ROOT, run, run_json, saved
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
@@ -83,7 +83,7 @@ def close(actual, expected):
 
 
 def load_state(path: Path) -> dict:
-    return torch.load(path, weights_only=True)
+    return saved(path)
 
 
 @pytest.fixture
@@ -170,8 +170,8 @@ def test_train_equals_plain_torch_loop(state, data10, name, options, steps, epoc
     close(out["weight"], ref.weight.detach())
     close(out["bias"], ref.bias.detach())
     saved = load_state(state)
-    close(saved["params"]["0.weight"], ref.weight.detach())
-    close(saved["params"]["0.bias"], ref.bias.detach())
+    close(saved["params"]["weight"], ref.weight.detach())
+    close(saved["params"]["bias"], ref.bias.detach())
     assert saved["step"] == len(losses)
 
 
@@ -491,8 +491,8 @@ def test_ctrl_c_keeps_every_completed_step(tmp_path, state):
     ref = plain_net([[0.2, -0.3, 0.1]], [0.05])
     x, t = as_csv_values(x64.tolist()), as_csv_values(t64.tolist())
     losses, _ = plain_loop(ref, torch.optim.SGD(ref.parameters(), lr=0.001), x, t, steps=done, batch_size=1)
-    close(saved["params"]["0.weight"], ref.weight.detach())
-    close(saved["params"]["0.bias"], ref.bias.detach())
+    close(saved["params"]["weight"], ref.weight.detach())
+    close(saved["params"]["bias"], ref.bias.detach())
     close(out["losses"][-5:], losses[-5:])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import f32, rows, run, run_json, run_process, vec
+from conftest import f32, rows, run, run_json, run_process, saved, vec
 
 TRAIN_STEP_KEYS = {
     "x",
@@ -66,7 +66,7 @@ def torch_iteration(net, opt, x, t, activation=lambda y: y):
 
 
 def on_disk(state) -> dict:
-    return torch.load(state, weights_only=True)
+    return saved(state)
 
 
 def assert_equal(shown, expected, what: str = ""):
@@ -168,8 +168,8 @@ def test_n_train_steps_equal_an_n_iteration_loop(state, name, settings):
         assert_equal(out["bias"], net.bias, f"bias after iteration {i + 1}")
     assert losses[-1] < losses[0]  # the data really was trained on
     saved = on_disk(state)
-    assert_equal(saved["params"]["0.weight"], net.weight)
-    assert_equal(saved["params"]["0.bias"], net.bias)
+    assert_equal(saved["params"]["weight"], net.weight)
+    assert_equal(saved["params"]["bias"], net.bias)
     assert saved["step"] == n
     for index, param in enumerate(net.parameters()):
         stored = saved["optimizer"]["state"]["state"][index]
@@ -232,14 +232,14 @@ def test_uses_the_x_and_t_of_the_last_backward(state):
 def test_zero_grad_after_train_step(state):
     build(state)
     step = run_json("train-step", "--x", "1,2,3", "--t", "1,0", "--lr", "0.1", state=state)
-    assert on_disk(state)["grads"]["0.weight"] is not None
+    assert on_disk(state)["grads"]["weight"] is not None
     cleared = run_json("zero-grad", state=state)
     assert_equal(cleared["weight_grad_before"], f32(step["weight_grad"]))
     assert cleared["weight_grad"] is None and cleared["bias_grad"] is None
     shown = run_json("inspect", state=state)
     assert shown["weight_grad"] is None and shown["bias_grad"] is None
     grads = on_disk(state)["grads"]
-    assert grads["0.weight"] is None and grads["0.bias"] is None
+    assert grads["weight"] is None and grads["bias"] is None
     # weights stay as train-step left them
     assert_equal(shown["weight"], f32(step["weight"]))
 
@@ -309,5 +309,5 @@ def test_round_trip_through_real_processes(tmp_path):
     assert_equal(result["weight"], net.weight)
     assert_equal(result["bias"], net.bias)
     saved = on_disk(state)
-    assert_equal(saved["params"]["0.weight"], net.weight)
+    assert_equal(saved["params"]["weight"], net.weight)
     assert float(saved["optimizer"]["state"]["state"][0]["step"]) == 2

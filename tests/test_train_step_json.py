@@ -119,10 +119,13 @@ def test_every_key_of_backward_and_step_equals_plain_torch(state, backward_first
 
 def test_a_mismatch_shows_in_match_and_max_abs_diff(state, monkeypatch):
     """max_abs_diff and match report the comparison: a wrong hand formula makes them say so."""
-    from linctl import core
+    from dataclasses import replace
+
+    from linctl.model import registry
 
     build(state)
-    monkeypatch.setattr(core, "loss_grad", lambda name, output, target: 3 * (output - target) / output.numel())
+    wrong = replace(registry.LOSSES["mse"], gradient=lambda output, target: 3 * (output - target) / output.numel())
+    monkeypatch.setitem(registry.LOSSES, "mse", wrong)
     out = run_json("train-step", f"--x={rows(X)}", f"--t={rows(T)}", "--lr", "0.1", state=state)
     assert out["match"] is False and out["grad_match"] is False
     assert out["max_abs_diff"] > 1e-3

@@ -16,7 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from linctl.render import note
+import typer
+
+from linctl.options import StateOpt
+from linctl.render.widgets import note
+from linctl.session import path_of
 
 EXIT_WORDS = {"exit", "quit", "q"}
 
@@ -59,9 +63,10 @@ def run_lines(lines: TextIO, run: Callable[[list[str]], int]) -> int:
 def interactive(run: Callable[[list[str]], int], options: dict[str, list[str]], history_file: Path) -> int:
     """A prompt with readline editing, persistent history and completion."""
     try:
-        import readline
+        import readline as readline_module
     except ImportError:  # pragma: no cover - platforms without readline
-        readline = None
+        readline_module = None  # type: ignore[assignment]
+    readline = readline_module
     if readline is not None:
         try:
             readline.read_history_file(history_file)
@@ -124,3 +129,28 @@ def use_state(path: str | None) -> None:
     """Every command in this shell uses this state file unless it names another."""
     if path:
         os.environ["LINCTL_STATE"] = path
+
+
+def shell(ctx: typer.Context, state: StateOpt = None) -> None:
+    """Run commands in one process: a prompt on a terminal, one command per line from a pipe."""
+    group = ctx.find_root().command
+    use_state(state)
+
+    def run(tokens: list[str]) -> int:
+        if tokens and tokens[0] == "shell":
+            note("linctl shell: already in the shell")
+            return 2
+        return group.main(args=tokens, prog_name="linctl", standalone_mode=False)
+
+    if sys.stdin.isatty():
+        commands = getattr(group, "commands", {})
+        options = {
+            name: sorted(opt for p in command.params for opt in getattr(p, "opts", []) if opt.startswith("-"))
+            for name, command in commands.items()
+        }
+        history_file = path_of(state).with_name("shell_history")
+        code = interactive(run, options, history_file)
+    else:
+        code = run_lines(sys.stdin, run)
+    if code:
+        raise typer.Exit(code)

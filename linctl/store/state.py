@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TypeGuard
 
 from linctl.errors import LinctlError, UsageError
+from linctl.store.migrations import FORMAT, migrate
 
-FORMAT = 1
+MAX_LAYERS = 64
 APP = "linctl"
 DEFAULT_PATH = os.path.join(".linctl", "net.pt")
 DEFAULT_LOCK_TIMEOUT_S = 60.0
@@ -151,7 +152,9 @@ def load(path: Path, fix: str = FIX_STATE) -> dict:
         raise LinctlError(f"cannot read {path}: not a complete linctl state file ({reason[:120]}); {fix}") from None
     with contextlib.suppress(OSError):  # replaced meanwhile (a writer's os.replace): either size is honest
         size = max(size, path.stat().st_size)
+    data = migrate(data)
     check(data, path, size=size, fix=fix)
+    assert isinstance(data, dict)  # check() refuses anything else
     return data
 
 
@@ -205,7 +208,8 @@ def _bytes(n: int) -> str:
 def _check(data: object, size: int | None) -> None:
     import torch
 
-    from linctl import core
+    from linctl.model import spec
+    from linctl.model.network import element_size, torch_dtype
 
     if not isinstance(data, dict) or data.get("app") != APP:
         raise _Unusable("no linctl header")
@@ -213,40 +217,48 @@ def _check(data: object, size: int | None) -> None:
     if not _is_int(fmt) or fmt < 1:
         raise _Unusable(f"format {_show(fmt)} is not a format version")
     dtype_name = data.get("dtype", "float32")
-    if dtype_name not in core.DTYPES:
-        raise _Unusable(f"dtype {_show(dtype_name)} is not one of {', '.join(core.DTYPES)}")
-    dtype = core.torch_dtype(dtype_name)
+    if dtype_name not in spec.DTYPES:
+        raise _Unusable(f"dtype {_show(dtype_name)} is not one of {', '.join(spec.DTYPES)}")
+    dtype = torch_dtype(dtype_name)
 
     layers = data.get("layers")
-    if not isinstance(layers, list) or len(layers) != 1 or not isinstance(layers[0], dict):
-        raise _Unusable("the layer list is not one linear layer")
-    layer = layers[0]
-    if layer.get("type") != "linear":
-        raise _Unusable(f"layer type {_show(layer.get('type'))} is not 'linear'")
-    n_in, n_out = layer.get("in_features"), layer.get("out_features")
-    if not _is_int(n_in) or not _is_int(n_out) or n_in < 1 or n_out < 1:
-        raise _Unusable(f"layer sizes {_show(n_in)} x {_show(n_out)} are not whole numbers 1 or more")
-    if not isinstance(layer.get("bias"), bool):
-        raise _Unusable(f"the layer's bias flag {_show(layer.get('bias'))} is not true or false")
-    activation = layer.get("activation", "none")
-    if activation not in core.ACTIVATIONS:
-        raise _Unusable(f"activation {_show(activation)} is not one of {', '.join(core.ACTIVATIONS)}")
-    need = n_in * n_out * core.element_size(dtype_name)
-    if size is not None and need > size:
-        raise _Unusable(f"it claims a layer of {n_out}x{n_in} ({_bytes(need)} of weights) but holds only {size} bytes")
+    if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
+        raise _Unusable("the layer list is not a list of linear layers")
+    if len(layers) > MAX_LAYERS:
+        raise _Unusable(f"it claims {len(layers)} layers; linctl builds at most {MAX_LAYERS}")
+    need = 0
+    for k, layer in enumerate(layers):
+        what = "the layer" if len(layers) == 1 else f"layer {k + 1}"
+        if layer.get("type") != "linear":
+            raise _Unusable(f"{what}'s type {_show(layer.get('type'))} is not 'linear'")
+        n_in, n_out = layer.get("in_features"), layer.get("out_features")
+        if not _is_int(n_in) or not _is_int(n_out) or n_in < 1 or n_out < 1:
+            raise _Unusable(f"{what}'s sizes {_show(n_in)} x {_show(n_out)} are not whole numbers 1 or more")
+        if k and n_in != layers[k - 1].get("out_features"):
+            raise _Unusable(
+                f"{what} takes {n_in} inputs but the layer before gives {layers[k - 1].get('out_features')}"
+            )
+        if not isinstance(layer.get("bias"), bool):
+            raise _Unusable(f"{what}'s bias flag {_show(layer.get('bias'))} is not true or false")
+        activation = layer.get("activation", "none")
+        if activation not in spec.ACTIVATIONS:
+            raise _Unusable(f"{what}'s activation {_show(activation)} is not one of {', '.join(spec.ACTIVATIONS)}")
+        need += n_in * n_out * element_size(dtype_name)
+        if size is not None and need > size:
+            raise _Unusable(
+                f"it claims a layer of {n_out}x{n_in} ({_bytes(n_in * n_out * element_size(dtype_name))} of weights) "
+                f"but holds only {size} bytes"
+            )
 
-    shapes: dict[str, tuple[int, ...]] = {"0.weight": (n_out, n_in)}
-    if layer["bias"]:
-        shapes["0.bias"] = (n_out,)
+    specs = spec.from_dicts(layers)
+    shapes = spec.param_shapes(specs)
     params, grads = data.get("params"), data.get("grads")
     if not isinstance(params, dict) or not isinstance(grads, dict):
         raise _Unusable("params or grads is not a dict")
     for group, entries in (("params", params), ("grads", grads)):
         extra = [k for k in entries if k not in shapes]
         if extra:
-            raise _Unusable(
-                f"{group} has {_show(extra[0])}, which a Linear({n_in}, {n_out}, bias={layer['bias']}) does not"
-            )
+            raise _Unusable(f"{group} has {_show(extra[0])}, which {_network(specs)} does not")
     for name, shape in shapes.items():
         if name not in params:
             raise _Unusable(f"{name} is missing")
@@ -262,6 +274,7 @@ def _check(data: object, size: int | None) -> None:
     seed = data.get("seed")
     if seed is not None and not (_is_int(seed) and -(2**63) <= seed < 2**64):
         raise _Unusable(f"seed {_show(seed)} is not a 64-bit whole number")
+    n_in, n_out = specs[0].in_features, specs[-1].out_features
     for key, width, what in (("last_x", n_in, "in_features"), ("last_t", n_out, "out_features")):
         value = data.get(key)
         if value is not None:
@@ -269,6 +282,15 @@ def _check(data: object, size: int | None) -> None:
             if value.dim() != 2 or value.shape[0] < 1 or value.shape[1] != width:
                 raise _Unusable(f"{key} has shape {tuple(value.shape)}, not (rows, {width}) with {what}={width}")
     _history(data.get("history"))
+
+
+def _network(specs) -> str:
+    """The network in a message: 'a Linear(2, 3, bias=True)', or 'a Sequential of 2 Linear layers (2 -> 3 -> 1)'."""
+    if len(specs) == 1:
+        return f"a Linear({specs[0].in_features}, {specs[0].out_features}, bias={specs[0].bias})"
+    from linctl.model import spec
+
+    return f"a Sequential of {len(specs)} Linear layers ({' -> '.join(map(str, spec.sizes(specs)))})"
 
 
 def _tensor(torch, value: object, what: str, dtype, shape: tuple[int, ...] | None) -> None:
@@ -322,7 +344,7 @@ def _setting_ok(key: str, value: object) -> bool:
 
 def _optimizer(torch, entry: object, shapes: list[tuple[int, ...]], dtype) -> None:
     """The optimizer's name, the settings the user chose, and torch's optimizer.state_dict()."""
-    from linctl import optimizers
+    from linctl.optim import settings as optimizers
 
     if entry is None:
         return

@@ -19,8 +19,8 @@ import json
 import time
 from pathlib import Path
 
-from linctl import state as state_file
 from linctl.errors import LinctlError, UsageError
+from linctl.store import state as state_file
 
 DEFAULT_KEEP = 50
 DEFAULT_BUDGET = 512 * 2**20

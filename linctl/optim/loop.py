@@ -1,4 +1,5 @@
-"""Whole training iterations: one (`train-step`) or many over data (`train`)."""
+"""Whole training iterations: one (`train-step`) or many over data (`train`),
+the plain torch loop over every parameter of the network."""
 
 from __future__ import annotations
 
@@ -8,31 +9,48 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from linctl import core, optimizers
-from linctl.core import Network, activate, check_bce, loss_value
 from linctl.errors import UsageError
+from linctl.model.backward import BackwardResult, backward_rows, loss_value, zero_grad
+from linctl.model.network import Network, cpu
+from linctl.model.samples import check_bce
+from linctl.optim.settings import Plan
+from linctl.optim.step import StepResult, step
+from linctl.optim.torch_step import build, run_step, save_into
 from linctl.parsing import shown_int
 
 
 @dataclass
 class TrainStepResult:
-    backward: core.BackwardResult
-    step: optimizers.StepResult
+    backward: BackwardResult
+    step: StepResult
     grads_cleared: bool
     notes: list[str] = field(default_factory=list)
 
 
-def train_step(
-    net: Network, plan: optimizers.Plan, x_rows, t_rows, loss: str, activation: str | None
-) -> TrainStepResult:
+def train_step(net: Network, plan: Plan, x_rows, t_rows, loss: str, activations: list[str]) -> TrainStepResult:
     """zero_grad, forward, loss, backward, step: the loop body once."""
-    had_grads = net.linear.weight.grad is not None
-    core.zero_grad(net)
-    back = core.backward(net, x_rows, t_rows, loss, activation)
-    back.weight = back.weight.clone()
-    back.bias = None if back.bias is None else back.bias.clone()
-    stepped = optimizers.step(net, plan)
+    had_grads = net.has_grads()
+    zero_grad(net)
+    back = backward_rows(net, x_rows, t_rows, loss, activations)
+    for layer in back.layers:  # the step below changes the live tensors
+        layer.weight = layer.weight.clone()
+        layer.bias = None if layer.bias is None else layer.bias.clone()
+    stepped = step(net, plan)
     return TrainStepResult(backward=back, step=stepped, grads_cleared=had_grads, notes=back.notes + list(plan.notes))
+
+
+@dataclass
+class LayerTrained:
+    name: str
+    in_features: int
+    out_features: int
+    activation: str
+    weight_before: Any
+    bias_before: Any
+    weight: Any
+    bias: Any
+    weight_grad: Any  # from the last step
+    bias_grad: Any
 
 
 @dataclass
@@ -44,16 +62,13 @@ class TrainResult:
     samples: int
     shuffle: bool
     losses: list[float]
-    weight_before: Any
-    bias_before: Any
-    weight: Any
-    bias: Any
+    layers: list[LayerTrained]
     step: int
     seconds: float
     optimizer: str
     settings: dict
     loss_name: str
-    activation: str
+    activations: list[str]
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -99,6 +114,7 @@ def prepare_samples(net: Network, x, t, *, loss: str, table=None, notes: list[st
     import torch
 
     from linctl import data
+    from linctl.model import samples as samples_mod
 
     # row-major, as torch.tensor(rows) is: pandas hands columns (Fortran order), and a matrix product
     # over another memory layout may round differently from the plain loop's
@@ -106,7 +122,7 @@ def prepare_samples(net: Network, x, t, *, loss: str, table=None, notes: list[st
     ts = t.to(dtype=net.dtype, memory_format=torch.contiguous_format).contiguous()
     if table is None:
         checks = [(x, xs, "--x"), (t, ts, "--t")]
-        place = core.option_place(xs.shape[0], ts.shape[0])
+        place = samples_mod.option_place(xs.shape[0], ts.shape[0])
     else:
         name = f"--data {table.source}"
         finite = bool(xs.isfinite().all()) and bool(ts.isfinite().all())
@@ -117,21 +133,21 @@ def prepare_samples(net: Network, x, t, *, loss: str, table=None, notes: list[st
             return f"{name} line {data.line_of(table, row)} column {column}"
 
     for typed, cast, what in checks:
-        warning = core.cast_note(typed, cast, what)
+        warning = samples_mod.cast_note(typed, cast, what)
         if warning and notes is not None:
             notes.append(warning)
-    core.check_bce_samples(loss, xs, ts, place)
+    samples_mod.check_bce_samples(loss, xs, ts, place)
     return xs, ts
 
 
 def train(
     net: Network,
-    plan: optimizers.Plan,
+    plan: Plan,
     x,
     t,
     *,
     loss: str,
-    activation: str | None,
+    activations: list[str],
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -145,11 +161,10 @@ def train(
     Same as:
         g = torch.Generator().manual_seed(seed)
         for epoch: perm = torch.randperm(N, generator=g)  (or arange without shuffle)
-            for each batch idx in perm: zero_grad; o = act(net(x[idx])); loss(o, t[idx]).backward(); step
+            for each batch idx in perm: zero_grad; loss(net(x[idx]), t[idx]).backward(); step
     """
     import torch
 
-    activation = activation or net.activation
     samples = x.shape[0]
     batch, _per_epoch, total = schedule(samples, batch_size, steps, epochs)
     generator = torch.Generator()
@@ -159,11 +174,10 @@ def train(
         generator.seed()
     x = x.to(device=net.device, dtype=net.dtype)
     t = t.to(device=net.device, dtype=net.dtype)
-    w_before = net.weight().clone()
-    b_before = None if net.bias() is None else net.bias().clone()
-    optimizer = optimizers.build(net, plan, net.data.get("optimizer"))
-    linear = net.linear
-    check_range = loss == "bce" and activation != "sigmoid"
+    before = [(cpu(m.weight).clone(), None if m.bias is None else cpu(m.bias).clone()) for m in net.linears]
+    optimizer = build(net, plan, net.data.get("optimizer"))
+    last = activations[-1]
+    check_range = loss == "bce" and last != "sigmoid"
     losses = []
     done = 0
     epoch = 0
@@ -179,16 +193,16 @@ def train(
                 idx = order[start : start + batch].to(net.device)
                 xb, tb = x[idx], t[idx]
             optimizer.zero_grad()
-            o = activate(activation, linear(xb))
+            o = net.output(xb, activations)
             if check_range:
-                check_bce(loss, activation, o.detach(), step=done + 1)
+                check_bce(loss, last, o.detach(), step=done + 1)
             try:
                 value = loss_value(loss, o, tb)
             except RuntimeError:
-                check_bce(loss, activation, o.detach(), step=done + 1)  # says why, when it is the range
+                check_bce(loss, last, o.detach(), step=done + 1)  # says why, when it is the range
                 raise
             value.backward()
-            optimizers.run_step(optimizer)
+            run_step(optimizer)
             losses.append(value.detach())
             done += 1
             if progress is not None:
@@ -199,9 +213,24 @@ def train(
             if done >= total:
                 break
     seconds = time.perf_counter() - started
-    optimizers.save_into(net.data, plan, optimizer)
+    save_into(net.data, plan, optimizer)
     net.data["step"] = int(net.data.get("step", 0)) + done
     loss_list = torch.stack(losses).cpu().tolist() if losses else []
+    layers = [
+        LayerTrained(
+            name=name,
+            in_features=m.in_features,
+            out_features=m.out_features,
+            activation=act,
+            weight_before=w,
+            bias_before=b,
+            weight=cpu(m.weight),
+            bias=None if m.bias is None else cpu(m.bias),
+            weight_grad=None if m.weight.grad is None else cpu(m.weight.grad),
+            bias_grad=None if m.bias is None or m.bias.grad is None else cpu(m.bias.grad),
+        )
+        for name, m, (w, b), act in zip(net.layer_names(), net.linears, before, activations, strict=True)
+    ]
     return TrainResult(
         steps=done,
         epochs=epoch,
@@ -210,16 +239,13 @@ def train(
         samples=samples,
         shuffle=shuffle,
         losses=loss_list,
-        weight_before=w_before,
-        bias_before=b_before,
-        weight=net.weight(),
-        bias=net.bias(),
+        layers=layers,
         step=net.data["step"],
         seconds=seconds,
         optimizer=plan.name,
         settings=dict(plan.settings),
         loss_name=loss,
-        activation=activation,
+        activations=list(activations),
         interrupted=interrupted,
         notes=list(plan.notes),
     )

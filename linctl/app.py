@@ -1,0 +1,133 @@
+"""The Typer app, and the one place where outcomes become exit codes.
+
+torch is never imported here at module level, so `linctl --help` and
+`linctl --version` start fast; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from linctl import __version__, session
+from linctl.commands import history, network, shell, stepping, training
+from linctl.errors import LinctlError
+
+
+class Group(TyperGroup):
+    """Turns every failure into one line on stderr and the contract's exit code."""
+
+    def main(  # type: ignore[override]  # same parameters, passed on by keyword
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: Any = True,
+        **extra: Any,
+    ) -> Any:
+        import gc
+
+        # importing torch makes ~1M objects; the default thresholds would walk them
+        # all in full collections several times per command (~0.1 s)
+        gc.set_threshold(100_000, 50, 100)
+        argv = list(sys.argv[1:] if args is None else args)
+        session.command_line[:] = argv
+        code = run_guarded(
+            lambda: super(Group, self).main(
+                args=argv, prog_name=prog_name or "linctl", complete_var=complete_var, standalone_mode=False, **extra
+            )
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def run_guarded(call: Callable[[], Any]) -> int:
+    """Run a command; map every outcome to an exit code and at most one line."""
+    debug = os.environ.get("LINCTL_DEBUG") == "1"
+    try:
+        result = call()
+        return result if isinstance(result, int) else 0
+    except LinctlError as exc:
+        if debug:
+            raise
+        note("linctl: " + str(exc).replace("\r", "\\r").replace("\n", "\\n"))  # one line, whatever the input held
+        return exc.exit_code
+    except KeyboardInterrupt:
+        note("linctl: interrupted; the state file was left as it was")
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):  # typer's usage errors
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "linctl"
+            message = " ".join(exc.format_message().split())
+            if re.match(r"No such option:? '?-[0-9.]", message):
+                message += " A negative number? sizes and N must be positive; values are written --x=-1,2"
+            note(f"{where}: {message} (see '{where} --help')")
+            return int(exc.exit_code)
+        if type(exc).__name__ == "Abort":
+            return 130
+        note(f"linctl: internal error: {type(exc).__name__}: {exc}; rerun with LINCTL_DEBUG=1 for the traceback")
+        return 1
+
+
+def note(message: str) -> None:
+    """One line on stderr (render's own is not imported on the fast path)."""
+    print(message, file=sys.stderr)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"linctl {__version__}")
+        raise typer.Exit()
+
+
+HELP = "Inspect and step PyTorch linear networks from the command line: every number shown and checked."
+
+app = typer.Typer(
+    cls=Group,
+    add_completion=True,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # options grouped in panels: Network, Data, Optimizer, Output
+    help=HELP,
+)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Inspect and step PyTorch linear networks from the command line: every number shown and checked."""
+
+
+app.command()(network.inspect)
+app.command()(network.forward)
+app.command()(stepping.backward)
+app.command()(stepping.step)
+app.command("zero-grad")(stepping.zero_grad)
+app.command("train-step")(stepping.train_step)
+app.command()(training.train)
+app.command("history")(history.history)
+app.command()(history.undo)
+app.command()(history.diff)
+app.command("set")(network.set_values)
+app.command()(shell.shell)
+
+
+def main() -> None:
+    """The console entry point."""
+    app()

@@ -1,0 +1,112 @@
+"""history, undo, diff: every change recorded; step back, compare."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from linctl import session
+from linctl.errors import LinctlError, UsageError
+from linctl.options import OUTPUT, JsonOpt, StateOpt, number_parser
+
+
+def history(
+    last: Annotated[
+        int | None,
+        typer.Option(
+            "--last",
+            parser=number_parser("--last", whole=True),
+            metavar="N",
+            rich_help_panel=OUTPUT,
+            help="Only the newest N entries.",
+        ),
+    ] = None,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="CSV on stdout, to plot elsewhere.", rich_help_panel=OUTPUT)
+    ] = False,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List every recorded change: step, command, loss, lr and how far the weights moved."""
+    from linctl.render.history import history_csv, history_json, history_view
+    from linctl.render.widgets import emit
+    from linctl.store import history as record
+
+    path = session.path_of(state)
+    if not session.exists(path) and not record.folder(path).exists():
+        raise LinctlError(f"no network at {path}; create one with 'linctl inspect IN OUT' or pass --state")
+    if last is not None and last < 1:
+        raise UsageError(f"--last: must be 1 or more, got {last}")
+    entries = record.read_index(path)
+    if last is not None:
+        entries = entries[-last:]
+    for entry in entries:
+        entry["snapshot"] = record.snapshot_path(path, entry["id"]).exists()
+    current = record.head(session.read_data(path))["head"] if session.exists(path) else None
+    keep = record.keep_snapshots()
+    if as_csv:
+        history_csv(entries)
+        return
+    emit(
+        as_json,
+        lambda: history_json(entries, current, str(path), keep),
+        lambda: history_view(entries, current, str(path), keep),
+    )
+
+
+def undo(
+    count: Annotated[
+        int,
+        typer.Argument(metavar="[N]", parser=number_parser("N", whole=True), help="How many changes to go back."),
+    ] = 1,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore the network, gradients and optimizer state as they were N changes ago."""
+    from linctl.model.describe import describe
+    from linctl.render.history import undo_json, undo_view
+    from linctl.render.widgets import emit
+
+    path = session.path_of(state)
+    target, undone, restored = session.restore(path, count)
+    d = describe(restored)
+    emit(as_json, lambda: undo_json(target, undone, d, str(path)), lambda: undo_view(target, undone, d, str(path)))
+
+
+def diff(
+    a: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="[A]", parser=number_parser("A", whole=True), help="Entry id (default: the one before the current)."
+        ),
+    ] = None,
+    b: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="[B]", parser=number_parser("B", whole=True), help="Entry id (default: the current one)."
+        ),
+    ] = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Two entries' weights and gradients side by side, layer by layer, the change highlighted."""
+    from linctl.model.edit import difference
+    from linctl.render.history import diff_json, diff_view
+    from linctl.render.widgets import emit
+    from linctl.store import history as record
+
+    path = session.path_of(state)
+    if b is None:
+        b = record.head(session.read_data(path))["last_id"]
+    if a is None:
+        entry = record.entry_or_error(path, b)
+        a = entry.get("parent")
+        if a is None:
+            raise LinctlError(
+                f"entry {b} is the first one: nothing before it to compare with; name two entries, like 'linctl diff 1 3'"
+            )
+    record.entry_or_error(path, a)
+    record.entry_or_error(path, b)
+    result = difference(record.load_snapshot(path, a), record.load_snapshot(path, b))
+    emit(as_json, lambda: diff_json(a, b, result), lambda: diff_view(a, b, result))

@@ -1,0 +1,274 @@
+"""train: many steps over data, with progress, a summary and a loss curve."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from linctl import session
+from linctl.errors import UsageError
+from linctl.options import (
+    DATA,
+    ActOpt,
+    AlphaOpt,
+    AmsgradOpt,
+    BetasOpt,
+    CenteredOpt,
+    DampeningOpt,
+    DecayOpt,
+    DeviceOpt,
+    EpsOpt,
+    JsonOpt,
+    LossOpt,
+    LrOpt,
+    MomentumOpt,
+    NesterovOpt,
+    OptimizerChoice,
+    OptimizerOpt,
+    ResetOpt,
+    StateOpt,
+    TOpt,
+    XOpt,
+    whole,
+)
+
+
+def train(
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            metavar="FILE",
+            rich_help_panel=DATA,
+            help="CSV of samples: input columns then target columns; - for stdin.",
+        ),
+    ] = None,
+    targets: Annotated[int | None, whole("--targets", "Target columns in --data (default: out_features).")] = None,
+    x: XOpt = None,
+    t: TOpt = None,
+    steps: Annotated[int | None, whole("--steps", "Optimizer steps to take.")] = None,
+    epochs: Annotated[int | None, whole("--epochs", "Passes over the data (default: 1).")] = None,
+    batch_size: Annotated[int | None, whole("--batch-size", "Samples per step (default: all).")] = None,
+    shuffle: Annotated[
+        bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle each epoch (torch.randperm).", rich_help_panel=DATA)
+    ] = True,
+    seed: Annotated[int | None, whole("--seed", "Seed for the shuffle.", metavar="S")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel="Output")] = False,
+    loss: LossOpt = "mse",
+    activation: ActOpt = None,
+    optimizer: OptimizerOpt = None,
+    lr: LrOpt = None,
+    momentum: MomentumOpt = None,
+    dampening: DampeningOpt = None,
+    weight_decay: DecayOpt = None,
+    nesterov: NesterovOpt = None,
+    betas: BetasOpt = None,
+    eps: EpsOpt = None,
+    amsgrad: AmsgradOpt = None,
+    alpha: AlphaOpt = None,
+    centered: CenteredOpt = None,
+    reset_optimizer: ResetOpt = False,
+    device: DeviceOpt = "cpu",
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Many steps over data, with progress, a summary and a loss curve. Ctrl-C stops cleanly."""
+    from linctl import parsing
+    from linctl.commands.stepping import samples_given
+    from linctl.model.spec import activations_for
+    from linctl.optim.loop import prepare_samples
+    from linctl.optim.settings import resolve
+    from linctl.render.training import train_json, train_view
+    from linctl.render.widgets import emit, note
+
+    choice = OptimizerChoice(
+        name=optimizer,
+        lr=lr,
+        momentum=momentum,
+        dampening=dampening,
+        weight_decay=weight_decay,
+        nesterov=nesterov,
+        betas=betas,
+        eps=eps,
+        amsgrad=amsgrad,
+        alpha=alpha,
+        centered=centered,
+        reset=reset_optimizer,
+    )
+    for option, value in (
+        ("--steps", steps),
+        ("--epochs", epochs),
+        ("--batch-size", batch_size),
+        ("--targets", targets),
+    ):
+        if value is not None and value < 1:
+            raise UsageError(f"{option}: must be 1 or more, got {parsing.shown_int(value)}")
+    if steps is not None and epochs is not None:
+        raise UsageError("train: give --steps or --epochs, not both")
+    if data is not None and (x or t):
+        raise UsageError("train: give --data or --x/--t, not both")
+    parsing.check_seed(seed)
+    table = read_table(data) if data is not None else None
+    x_rows, t_rows = samples_given(x, t)
+    path = session.path_of(state)
+    notes: list[str] = []
+    show_progress = not (as_json or quiet) and sys.stdout.isatty()
+
+    with deferred_sigint() as stop:
+
+        def work(net):
+            xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes)
+            xs, ts = prepare_samples(net, xs, ts, loss=loss, table=table, notes=notes)
+            acts = activations_for(net.specs, activation)
+            plan = resolve(net.data.get("optimizer"), choice.name, choice.given(), reset=choice.reset)
+            return run_training(
+                net,
+                plan,
+                xs,
+                ts,
+                loss=loss,
+                activations=acts,
+                steps=steps,
+                epochs=epochs,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=seed,
+                show_progress=show_progress,
+                stop=stop,
+            )
+
+        result = session.change(
+            path, device, work, lambda r: {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps}
+        )
+    emit(as_json, lambda: train_json(result), lambda: train_view(result), notes + result.notes)
+    if result.interrupted:
+        note(
+            f"interrupted: stopped after {result.steps} of {result.planned_steps} steps; "
+            f"all {result.steps} are saved in {path}"
+        )
+        raise typer.Exit(130)
+
+
+def read_table(source: str):
+    from linctl import data
+    from linctl.render.widgets import note
+
+    table = data.read(source)
+    bad = data.non_finite(table)
+    if bad:
+        note(f"warning: --data has {bad} NaN/inf value(s); the loss will not be finite")
+    return table
+
+
+def samples_for(net, table, targets, x_rows, t_rows, notes):
+    """Training tensors from --data, --x/--t, or the last samples used."""
+    import torch
+
+    from linctl import data
+    from linctl.commands.stepping import default_samples
+    from linctl.model import samples
+
+    if table is not None:
+        xs, ts = data.split(table, net.in_features, targets, net.out_features)
+        return torch.from_numpy(xs), torch.from_numpy(ts)
+    if x_rows is not None and t_rows is None:
+        raise UsageError("train: --x needs --t (one target row per sample)")
+    if x_rows is not None:
+        samples.check_inputs(x_rows, net.in_features)
+        samples.check_targets(t_rows, net.out_features, len(x_rows))
+    else:
+        x_rows, t_rows = default_samples(net, x_rows, t_rows, notes)
+    xs, ts = torch.tensor(x_rows, dtype=torch.float64), torch.tensor(t_rows, dtype=torch.float64)
+    samples.remember_inputs(net.data, xs.to(net.dtype), ts.to(net.dtype))
+    return xs, ts
+
+
+class deferred_sigint:
+    """Ctrl-C only sets a flag until the block ends: training stops after the
+    current step, and the state file is saved whole before the exit."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C: stop now, keep the state file as it was
+            raise KeyboardInterrupt
+        self.requested = True
+        from linctl.render.widgets import note
+
+        note("stopping after the current step (Ctrl-C again to quit without saving)")
+
+    def __enter__(self):
+        import signal
+
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C keeps its default meaning
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def run_training(
+    net, plan, xs, ts, *, loss, activations, steps, epochs, batch_size, shuffle, seed, show_progress, stop
+):
+    from linctl.optim.loop import train as loop
+
+    def train_with(update):
+        return loop(
+            net,
+            plan,
+            xs,
+            ts,
+            loss=loss,
+            activations=activations,
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            progress=update,
+            should_stop=lambda: stop.requested,
+        )
+
+    if not show_progress:
+        return train_with(None)
+    with progress_bar() as progress:
+        return train_with(progress_updater(progress))
+
+
+def progress_bar():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+
+
+def progress_updater(progress):
+    import time
+
+    task = progress.add_task("train", total=None, loss="…")
+    last = [0.0]
+
+    def update(done, total, value):
+        now = time.monotonic()
+        if now - last[0] > 0.1 or done == total:
+            last[0] = now
+            progress.update(task, completed=done, total=total, loss=f"{value.item():.4g}")
+
+    return update

@@ -1,0 +1,127 @@
+"""One optimizer.step() on the stored gradients, every parameter of every layer,
+with the plain SGD update checked by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from linctl.errors import LinctlError
+from linctl.model.forward import compare
+from linctl.model.network import Network, cpu
+from linctl.optim.settings import Plan
+from linctl.optim.torch_step import build, run_step, save_into
+
+
+def is_plain_sgd(plan: Plan) -> bool:
+    s = plan.settings
+    return plan.name == "sgd" and s["momentum"] == 0 and s["weight_decay"] == 0
+
+
+@dataclass
+class LayerStep:
+    """One Linear layer's part of the step."""
+
+    name: str
+    in_features: int
+    out_features: int
+    activation: str
+    weight_before: Any
+    bias_before: Any
+    weight: Any
+    bias: Any
+    weight_grad: Any
+    bias_grad: Any
+    weight_change: Any
+    bias_change: Any
+    hand_weight: Any  # W - lr·grad, plain SGD only
+    hand_bias: Any
+
+
+@dataclass
+class StepResult:
+    optimizer: str
+    settings: dict
+    lr: float
+    layers: list[LayerStep]
+    hand_max_abs_diff: float | None
+    hand_match: bool | None
+    step: int
+    notes: list[str] = field(default_factory=list)
+
+
+def snapshot(net: Network) -> list[tuple[Any, Any]]:
+    """Each layer's (weight, bias) as they are now, copied."""
+    return [
+        (cpu(linear.weight).clone(), None if linear.bias is None else cpu(linear.bias).clone())
+        for linear in net.linears
+    ]
+
+
+def layer_steps(
+    net: Network, before: list[tuple[Any, Any]], lr: float | None
+) -> tuple[list[LayerStep], float | None, bool | None]:
+    """Per-layer records of a finished update; with `lr`, the plain SGD update by hand beside it."""
+    import torch
+
+    layers, worst, same = [], None, None
+    for name, linear, (w_before, b_before), activation in zip(
+        net.layer_names(), net.linears, before, net.activations, strict=True
+    ):
+        w_after = cpu(linear.weight)
+        b_after = None if linear.bias is None else cpu(linear.bias)
+        w_grad = None if linear.weight.grad is None else cpu(linear.weight.grad)
+        b_grad = None if linear.bias is None or linear.bias.grad is None else cpu(linear.bias.grad)
+        hand_w = hand_b = None
+        if lr is not None and w_grad is not None:
+            with torch.no_grad():
+                hand_w = w_before - lr * w_grad
+                pairs = [(hand_w, w_after)]
+                if b_before is not None and b_grad is not None:
+                    hand_b = b_before - lr * b_grad
+                    pairs.append((hand_b, b_after))
+            for hand, real in pairs:
+                w, s = compare(hand, real)
+                worst = w if worst is None else max(worst, w)
+                same = s if same is None else same and s
+        layers.append(
+            LayerStep(
+                name=name,
+                in_features=linear.in_features,
+                out_features=linear.out_features,
+                activation=activation,
+                weight_before=w_before,
+                bias_before=b_before,
+                weight=w_after,
+                bias=b_after,
+                weight_grad=w_grad,
+                bias_grad=b_grad,
+                weight_change=w_after - w_before,
+                bias_change=None if b_before is None else b_after - b_before,
+                hand_weight=hand_w,
+                hand_bias=hand_b,
+            )
+        )
+    return layers, worst, same
+
+
+def step(net: Network, plan: Plan) -> StepResult:
+    """optimizer.step() on the stored gradients; the gradients stay (PyTorch keeps them)."""
+    if not net.has_grads():
+        raise LinctlError("no gradients to step on; run 'linctl backward --x ... --t ...' first (or use train-step)")
+    optimizer = build(net, plan, net.data.get("optimizer"))
+    before = snapshot(net)
+    run_step(optimizer)
+    save_into(net.data, plan, optimizer)
+    net.data["step"] = int(net.data.get("step", 0)) + 1
+    layers, worst, same = layer_steps(net, before, plan.settings["lr"] if is_plain_sgd(plan) else None)
+    return StepResult(
+        optimizer=plan.name,
+        settings=dict(plan.settings),
+        lr=plan.settings["lr"],
+        layers=layers,
+        hand_max_abs_diff=worst,
+        hand_match=same,
+        step=net.data["step"],
+        notes=list(plan.notes),
+    )

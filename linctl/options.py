@@ -1,0 +1,274 @@
+"""The options the commands share, declared once, each parsed at the option
+itself (Typer's `parser=`): vectors, matrices, betas, ASCII numbers, choices.
+
+A parser raises UsageError naming its option, so a bad value becomes one
+line and exit 2 before the command body runs. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from linctl.errors import UsageError
+
+NETWORK = "Network"
+DATA = "Data"
+OPTIMIZER = "Optimizer"
+OUTPUT = "Output"
+
+ACTIVATIONS = ("none", "sigmoid", "relu", "tanh")
+LOSSES = ("mse", "l1", "bce", "diff")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+DTYPES = ("float32", "float64")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Numbers typed for one option: rows of comma-separated values, rows split by ';'."""
+
+    rows: list[list[float]]
+    option: str
+
+
+def rows_parser(option: str) -> Callable[[str], Rows]:
+    def parse(text: str) -> Rows:
+        from linctl import parsing
+
+        if isinstance(text, Rows):
+            return text
+        return Rows(parsing.parse_rows([text], option), option)
+
+    return parse
+
+
+def number_parser(option: str, whole: bool = False) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        from linctl.parsing import number_problem
+
+        if not isinstance(text, str):
+            return text
+        problem = number_problem(text, whole=whole)
+        if problem:
+            raise UsageError(f"{option}: {problem}")
+        try:
+            return (int if whole else float)(text.strip(" \t\r\n\f\v"))
+        except ValueError as exc:  # more digits than Python converts (4300 by default)
+            raise UsageError(f"{option}: {text[:20]!r}… ({len(text)} characters): {exc}") from None
+
+    return parse
+
+
+def choice_parser(option: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        lowered = text.lower()
+        if lowered not in choices:
+            raise UsageError(f"{option}: expected one of {', '.join(choices)}, got {text!r}")
+        return lowered
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Betas:
+    """--betas as typed: two numbers."""
+
+    values: tuple[float, float]
+
+
+def betas_parser(text: str) -> Betas:
+    from linctl.parsing import parse_betas
+
+    if isinstance(text, Betas):
+        return text
+    return Betas(parse_betas(text))
+
+
+def merged(values: list[Rows] | None) -> list[list[float]] | None:
+    """Several --x (or --t) given: their rows in order, of one width."""
+    if not values:
+        return None
+    option = values[0].option
+    rows = [row for value in values for row in value.rows]
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise UsageError(
+                f"{option}: row {i + 1} has {len(row)} values but row 1 has {width}; "
+                "every row needs the same number of values"
+            )
+    return rows
+
+
+def warn_non_finite(rows: list[list[float]] | None, option: str) -> None:
+    from linctl.parsing import non_finite_warning
+    from linctl.render.widgets import note
+
+    if rows:
+        warning = non_finite_warning(rows, option)
+        if warning:
+            note(warning)
+
+
+# --------------------------------------------------------------------------
+# the shared options
+
+StateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--state",
+        envvar="LINCTL_STATE",
+        metavar="PATH",
+        help="State file (default: .linctl/net.pt).",
+        show_default=False,
+        rich_help_panel=OUTPUT,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.", rich_help_panel=OUTPUT)]
+XOpt = Annotated[
+    list[Rows] | None,
+    typer.Option(
+        "--x",
+        parser=rows_parser("--x"),
+        metavar="ROWS",
+        rich_help_panel=DATA,
+        help="Input sample(s): 1,1 ; repeat or use ';' for several.",
+    ),
+]
+TOpt = Annotated[
+    list[Rows] | None,
+    typer.Option(
+        "--t",
+        parser=rows_parser("--t"),
+        metavar="ROWS",
+        rich_help_panel=DATA,
+        help="Target(s), one row per sample, OUT values each.",
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        envvar="LINCTL_DEVICE",
+        metavar="DEVICE",
+        help="cpu, cuda or auto.",
+        show_default=True,
+        rich_help_panel=NETWORK,
+    ),
+]
+LossOpt = Annotated[
+    str,
+    typer.Option(
+        "--loss",
+        parser=choice_parser("--loss", LOSSES),
+        metavar="LOSS",
+        rich_help_panel=DATA,
+        help="mse, l1, bce or diff (t - o); all mean-reduced.",
+    ),
+]
+ActOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--activation",
+        parser=choice_parser("--activation", ACTIVATIONS),
+        metavar="NAME",
+        rich_help_panel=NETWORK,
+        help="For this run: none|sigmoid|relu|tanh; once for every layer, or once per layer in order.",
+    ),
+]
+OptimizerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--optimizer",
+        parser=choice_parser("--optimizer", OPTIMIZERS),
+        metavar="NAME",
+        rich_help_panel=OPTIMIZER,
+        help="sgd, adam, adamw or rmsprop (default: stored, else sgd).",
+    ),
+]
+
+
+def _float(option: str, text: str) -> Any:
+    return typer.Option(option, parser=number_parser(option), metavar="FLOAT", rich_help_panel=OPTIMIZER, help=text)
+
+
+LrOpt = Annotated[float | None, _float("--lr", "Learning rate (default: the last one used).")]
+MomentumOpt = Annotated[float | None, _float("--momentum", "SGD/RMSprop momentum, in [0, 1).")]
+DampeningOpt = Annotated[float | None, _float("--dampening", "SGD dampening.")]
+DecayOpt = Annotated[float | None, _float("--weight-decay", "L2 penalty (decoupled for adamw).")]
+EpsOpt = Annotated[float | None, _float("--eps", "Adam/AdamW/RMSprop epsilon.")]
+AlphaOpt = Annotated[float | None, _float("--alpha", "RMSprop smoothing constant.")]
+NesterovOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--nesterov/--no-nesterov", help="SGD Nesterov momentum.", show_default=False, rich_help_panel=OPTIMIZER
+    ),
+]
+BetasOpt = Annotated[
+    Betas | None,
+    typer.Option(
+        "--betas",
+        parser=betas_parser,
+        metavar="B1,B2",
+        rich_help_panel=OPTIMIZER,
+        help="Adam/AdamW betas, like 0.9,0.999.",
+    ),
+]
+AmsgradOpt = Annotated[
+    bool | None,
+    typer.Option("--amsgrad/--no-amsgrad", help="Adam/AdamW AMSGrad.", show_default=False, rich_help_panel=OPTIMIZER),
+]
+CenteredOpt = Annotated[
+    bool | None,
+    typer.Option("--centered/--no-centered", help="RMSprop centered.", show_default=False, rich_help_panel=OPTIMIZER),
+]
+ResetOpt = Annotated[
+    bool,
+    typer.Option(
+        "--reset-optimizer",
+        rich_help_panel=OPTIMIZER,
+        help="Drop the stored optimizer state and start it afresh (settings given still apply).",
+    ),
+]
+
+
+def whole(option: str, text: str, panel: str = DATA, metavar: str = "N") -> Any:
+    return typer.Option(
+        option, parser=number_parser(option, whole=True), metavar=metavar, help=text, rich_help_panel=panel
+    )
+
+
+@dataclass
+class OptimizerChoice:
+    """The optimizer options of one command, as given (None: keep the stored value)."""
+
+    name: str | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    dampening: float | None = None
+    weight_decay: float | None = None
+    nesterov: bool | None = None
+    betas: Betas | None = None
+    eps: float | None = None
+    amsgrad: bool | None = None
+    alpha: float | None = None
+    centered: bool | None = None
+    reset: bool = False
+
+    def given(self) -> dict[str, Any]:
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "weight_decay": self.weight_decay,
+            "nesterov": self.nesterov,
+            "betas": None if self.betas is None else self.betas.values,
+            "eps": self.eps,
+            "amsgrad": self.amsgrad,
+            "alpha": self.alpha,
+            "centered": self.centered,
+        }

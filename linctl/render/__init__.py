@@ -1,0 +1,1 @@
+"""Views and JSON built from result objects: widgets, per-layer pieces, and one module per command group."""

@@ -1,0 +1,185 @@
+"""Views and JSON for the history commands: history, undo, diff."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
+from linctl.render.widgets import changed_matrix, fmt, heading, plain, show, table, tensor_view, text, vector
+
+COLUMNS = (
+    "id",
+    "time",
+    "step",
+    "command",
+    "loss",
+    "lr",
+    "weight_change",
+    "bias_change",
+    "weight_norm",
+    "weight_grad_norm",
+    "snapshot",
+    "restores",
+)
+
+
+def history_json(entries: list[dict], head: int | None, path: str, keep: int) -> dict:
+    return {"entries": entries, "head": head, "state": path, "snapshots_kept_at_most": keep}
+
+
+def history_csv(entries: list[dict]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for entry in entries:
+        writer.writerow({k: ("" if entry.get(k) is None else entry.get(k)) for k in COLUMNS})
+
+
+def history_view(entries: list[dict], head: int | None, path: str, keep: int) -> None:
+    if not entries:
+        show(text(f"no history yet for {path}"))
+        return
+    grid = table(padding=(0, 1))
+    grid.add_column("id", justify="right", no_wrap=True, min_width=3)
+    grid.add_column("step", justify="right", no_wrap=True, min_width=4)
+    grid.add_column("command", no_wrap=True, overflow="ellipsis", max_width=18)
+    for name in ("loss", "lr", "|ΔW|", "|Δb|", "|∇W|"):
+        grid.add_column(name, justify="right", no_wrap=True, min_width=6)
+    grid.add_column("snap", no_wrap=True)
+    for e in entries:
+        command = e.get("command", "").removeprefix("linctl ")
+        if e.get("restores"):
+            command = f"(= #{e['restores']}) " + command
+        grid.add_row(
+            ("▶" if e is entries[-1] else "") + str(e["id"]),
+            str(e.get("step", "")),
+            command,
+            _num(e.get("loss")),
+            _num(e.get("lr")),
+            _num(e.get("weight_change")),
+            _num(e.get("bias_change")),
+            _num(e.get("weight_grad_norm")),
+            "✓" if e.get("snapshot") else "",
+        )
+    show(
+        heading(f"history of {path}  (▶ = current state; |Δ| = norm of the change, over every layer)"),
+        grid,
+        text(
+            f"'snap' entries can be restored by undo and compared by diff; the newest {keep} at most keep one, "
+            "older entries keep their figures only"
+        ),
+    )
+
+
+def _num(value) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def _short(command: str, width: int = 48) -> str:
+    command = command.removeprefix("linctl ")
+    return command if len(command) <= width else command[: width - 1] + "…"
+
+
+UNDO_KEYS = ("weight", "bias", "weight_grad", "bias_grad")
+
+
+def undo_json(target: int, undone: list[dict], d, path: str) -> dict:
+    top = {
+        "restored": target,
+        "undone": [e["id"] for e in undone],
+        "step": d.step,
+        "structure": d.structure,
+        "optimizer": d.optimizer,
+        "state": path,
+    }
+    return with_layers(top, [layer_entry(layer, UNDO_KEYS) for layer in d.layers], UNDO_KEYS)
+
+
+def undo_view(target: int, undone: list[dict], d, path: str) -> None:
+    lines = [text(f"undid #{e['id']}: {_short(e.get('command', ''), 70)}") for e in undone]
+    parts = [
+        heading(f"restored the state of entry #{target} (step {d.step}): network, gradients and optimizer"),
+        *lines,
+    ]
+    for layer in d.layers:
+        if len(d.layers) > 1:
+            parts.append(heading(layer_title(layer, len(d.layers))))
+        w = prefixed(layer, "weight")
+        parts += [
+            tensor_view(w, layer.weight),
+            vector(prefixed(layer, "bias"), layer.bias) if layer.bias is not None else None,
+            tensor_view(f"{w}.grad", layer.weight_grad) if layer.weight_grad is not None else text(f"{w}.grad: None"),
+        ]
+    parts.append(text("'linctl undo' again goes further back; 'linctl history' shows where you are"))
+    show(*parts)
+
+
+DIFF_KEYS = (
+    "weight_a",
+    "weight_b",
+    "weight_change",
+    "bias_a",
+    "bias_b",
+    "bias_change",
+    "weight_grad_a",
+    "weight_grad_b",
+    "bias_grad_a",
+    "bias_grad_b",
+)
+
+
+def diff_json(a: int, b: int, r) -> dict:
+    top = {
+        "a": a,
+        "b": b,
+        "step_a": r.step_a,
+        "step_b": r.step_b,
+        "structure_a": r.structure_a,
+        "structure_b": r.structure_b,
+        "max_abs_change": r.max_abs_change,
+    }
+    layers = [{"name": layer.name, **{key: plain(getattr(layer, key)) for key in DIFF_KEYS}} for layer in r.layers]
+    return with_layers(top, layers, DIFF_KEYS)
+
+
+def diff_view(a: int, b: int, r) -> None:
+    from rich.columns import Columns
+
+    def grad(title, tensor):
+        return tensor_view(title, tensor) if tensor is not None else text(f"{title}: None")
+
+    def view(title, tensor):
+        return tensor_view(title, tensor) if tensor is not None else text(f"{title}: (no such layer)")
+
+    parts = [heading(f"diff #{a} (step {r.step_a}) -> #{b} (step {r.step_b})")]
+    if r.structure_a != r.structure_b:
+        parts.append(
+            text("the network was replaced between these entries:\n" + r.structure_a + "\n->\n" + r.structure_b)
+        )
+    for layer in r.layers:
+        w = "weight" if not layer.name or len(r.layers) == 1 else f"{layer.name}.weight"
+        bname = "bias" if not layer.name or len(r.layers) == 1 else f"{layer.name}.bias"
+        if len(r.layers) > 1:
+            parts.append(heading(f"layer {layer.name}"))
+        weights = [view(f"{w} at #{a}", layer.weight_a)]
+        if layer.weight_b is not None:
+            weights.append(changed_matrix(f"{w} at #{b} (↑ up, ↓ down)", layer.weight_b, layer.weight_change))
+        if layer.weight_change is not None:
+            weights.append(tensor_view("change", layer.weight_change))
+        parts.append(Columns(weights, padding=(0, 3)))
+        if layer.weight_change is None and len(r.layers) == 1:
+            parts.append(text("the shapes differ: the network was replaced between these entries"))
+        if layer.bias_a is not None or layer.bias_b is not None:
+            biases = [grad(f"{bname} at #{a}", layer.bias_a), grad(f"{bname} at #{b}", layer.bias_b)]
+            if layer.bias_change is not None:
+                biases.append(tensor_view("change", layer.bias_change))
+            parts.append(Columns(biases, padding=(0, 3)))
+        parts.append(
+            Columns(
+                [grad(f"{w}.grad at #{a}", layer.weight_grad_a), grad(f"{w}.grad at #{b}", layer.weight_grad_b)],
+                padding=(0, 3),
+            )
+        )
+    if r.max_abs_change is not None:
+        parts.append(text(f"largest |change|: {fmt(r.max_abs_change)}"))
+    show(*parts)

@@ -1,0 +1,89 @@
+"""View and JSON for `train`: a summary, the weights before and after, the loss curve."""
+
+from __future__ import annotations
+
+from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
+from linctl.render.stepping import settings_json
+from linctl.render.widgets import changed_matrix, fmt, heading, kv, settings_text, show, tensor_view, vector
+
+TRAIN_KEYS = ("weight_before", "bias_before", "weight", "bias")
+LAYER_TRAIN_KEYS = (*TRAIN_KEYS, "weight_grad", "bias_grad")
+CURVE_POINTS = 2000  # a longer run is drawn from evenly spaced steps
+
+
+def train_json(r) -> dict:
+    top = {
+        "steps": r.steps,
+        "epochs": r.epochs,
+        "planned_steps": r.planned_steps,
+        "batch_size": r.batch_size,
+        "samples": r.samples,
+        "shuffle": r.shuffle,
+        "losses": r.losses,
+        "loss_first": r.loss_first,
+        "loss_last": r.loss_last,
+        "optimizer": r.optimizer,
+        "settings": settings_json(r.settings),
+        "loss_name": r.loss_name,
+        "activations": r.activations,
+        "seconds": r.seconds,
+        "interrupted": r.interrupted,
+        "step": r.step,
+    }
+    if len(r.layers) == 1:
+        top["activation"] = r.activations[0]
+    layers = [layer_entry(layer, LAYER_TRAIN_KEYS) for layer in r.layers]
+    return with_layers(top, layers, TRAIN_KEYS)
+
+
+def loss_curve(losses: list[float], width: int = 70, height: int = 14):
+    """The loss per step, drawn in the terminal by plotext."""
+    import math
+
+    import plotext as plt
+    from rich.text import Text
+
+    points = [(i + 1, v) for i, v in enumerate(losses) if math.isfinite(v)]
+    if len(points) < 2:
+        return None
+    stride = max(1, len(points) // CURVE_POINTS)
+    points = points[::stride]
+    plt.clear_figure()
+    plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille")
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    plt.title("loss per step")
+    plt.xlabel("step")
+    return Text.from_ansi(plt.build())
+
+
+def train_view(r) -> None:
+    facts = [
+        (
+            "steps",
+            f"{r.steps}"
+            + (f" of {r.planned_steps} (interrupted)" if r.interrupted else "")
+            + f"  ({r.epochs} epoch(s) of {r.samples} samples, batch {r.batch_size}, "
+            + ("shuffled" if r.shuffle else "in order")
+            + ")",
+        ),
+        ("optimizer", settings_text(r.optimizer, r.settings)),
+        ("loss", f"{r.loss_name}, activation {', '.join(r.activations)}"),
+        ("first loss", fmt(r.loss_first)),
+        ("last loss", fmt(r.loss_last)),
+        ("time", f"{r.seconds:.3f} s  ({r.steps / r.seconds:,.0f} steps/s)" if r.seconds > 0 else "0 s"),
+        ("step count", str(r.step)),
+    ]
+    parts = [heading("train"), kv(facts)]
+    for layer in r.layers:
+        if len(r.layers) > 1:
+            parts.append(heading(layer_title(layer, len(r.layers))))
+        w, b = prefixed(layer, "weight"), prefixed(layer, "bias")
+        parts += [
+            tensor_view(f"{w} before", layer.weight_before),
+            changed_matrix(f"{w} after (↑ went up, ↓ went down)", layer.weight, layer.weight - layer.weight_before),
+        ]
+        if layer.bias is not None:
+            parts += [vector(f"{b} before", layer.bias_before), vector(f"{b} after", layer.bias)]
+    parts.append(loss_curve(r.losses))
+    show(*parts)
