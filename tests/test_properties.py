@@ -258,13 +258,9 @@ def app_commands():
 
 def run_group(*argv: str, input: str | None = None):
     """conftest.run, on the group built once: the same invocation without Typer rebuilding it each time."""
-    from click.testing import CliRunner
+    from conftest import run_fast
 
-    from conftest import Result
-
-    environment = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "LINCTL_DEBUG": ""}
-    result = CliRunner().invoke(app_commands(), list(argv), input=input, env=environment, catch_exceptions=False)
-    return Result(result.exit_code, result.stdout, result.stderr)
+    return run_fast(*argv, input=input)
 
 
 def is_flag(command: str, param_name: str) -> bool:

@@ -51,6 +51,6 @@ def test_the_numbers_the_readme_prints_are_torchs(tmp_path, monkeypatch):
         assert float(value) == round(float(y[j]), 4)
         numbers = [float(v) for v in re.findall(r"-?[0-9]+\.[0-9]+", terms.replace("- ", "-").replace("+ ", ""))]
         weights, bias = numbers[0::2][:3], numbers[-1]
-        assert weights == [round(float(w), 4) for w in net.weight[j]]
-        assert bias == round(float(net.bias[j]), 4)
+        assert weights == [round(float(w), 4) for w in net.weight[j].detach()]
+        assert bias == round(float(net.bias[j].detach()), 4)
         assert line in shown
