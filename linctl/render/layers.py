@@ -32,11 +32,20 @@ def with_layers(top: dict, layers: list[dict], single_keys: tuple[str, ...]) -> 
 
 
 def layer_title(layer: Any, count: int) -> str:
-    """'layer 0: Linear(3, 4) -> tanh' for a stack; '' for one bare layer."""
+    """'(2): Linear(3, 4) -> tanh' for a stack, its place in the nn.Sequential as torch prints it; '' for one bare layer."""
     if count == 1:
         return ""
     act = "" if layer.activation == "none" else f" -> {layer.activation}"
-    return f"layer {layer.name}: Linear({layer.in_features}, {layer.out_features}){act}"
+    return f"({layer.name}): Linear({layer.in_features}, {layer.out_features}){act}"
+
+
+def symbols(layers: list) -> str:
+    """What W_k and b_k stand for: k counts the Linear layers, the names are the state_dict's."""
+    return "   ".join(
+        f"W{k} = {prefixed(layer, 'weight')}"
+        + (f", b{k} = {prefixed(layer, 'bias')}" if layer.bias is not None else "")
+        for k, layer in enumerate(layers)
+    )
 
 
 def prefixed(layer: Any, kind: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
+from linctl.render.layers import layer_entry, layer_title, prefixed, symbols, with_layers
 from linctl.render.widgets import (
     fmt,
     fmt_input,
@@ -247,7 +247,7 @@ def _layer_forward_parts(r, layer, k: int, count: int) -> list:
     n_out = layer.manual.shape[0]
     single = count == 1
     x_name = "x" if k == 0 else f"h{k - 1}"
-    z_name = "net(x)" if single else f"z{k} = layer {layer.name}({x_name})"
+    z_name = "net(x)" if single else f"z{k} = W{k}·{x_name}" + (f" + b{k}" if layer.bias is not None else "")
     parts = [] if single else [heading(layer_title(layer, count))]
     if single or k == 0:
         parts.append(samples("x", layer.x, "in"))
@@ -286,6 +286,8 @@ def forward_view(r) -> None:
     else:
         head = f"{r.dtype} on {r.device}\n{r.structure}"
     parts = [heading(head)]
+    if count > 1:
+        parts.append(text(symbols(r.layers)))
     for k, layer in enumerate(r.layers):
         parts += _layer_forward_parts(r, layer, k, count)
     if count > 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
+from linctl.render.layers import layer_entry, layer_title, prefixed, symbols, with_layers
 from linctl.render.widgets import (
     changed_matrix,
     check_line,
@@ -158,6 +158,7 @@ def backprop_parts(r) -> list:
     for k in range(last, -1, -1):
         layer = r.layers[k]
         f = DERIVATIVES[layer.activation].replace("o", f"h{k}").replace("y", f"z{k}")
+        f = f"({f})" if " " in f else f
         if k == last:
             rule = f"delta{k} = dL/do ⊙ {f}"
         else:
@@ -181,7 +182,8 @@ def backward_view(r) -> None:
         head = f"backward   loss {r.loss_name}   activation {r.activation}   {r.structure}"
     else:
         head = f"backward   loss {r.loss_name}   activations {', '.join(r.activations)}\n{r.structure}"
-    show(heading(head), *backward_parts(r))
+    extra = [text(symbols(r.layers))] if len(r.layers) > 1 else []
+    show(heading(head), *extra, *backward_parts(r))
 
 
 # --------------------------------------------------------------------------
