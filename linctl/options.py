@@ -129,6 +129,52 @@ StateOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.", rich_help_panel=OUTPUT)]
+
+
+def save_callback(kind: str) -> Callable[[str | None], str | None]:
+    """--svg/--html: checked here, then handed to render, which records what it draws and saves it."""
+
+    def remember(value: str | None) -> str | None:
+        from pathlib import Path
+
+        from linctl.render import widgets
+
+        if value is not None:
+            check_writable(f"--{kind}", Path(value).expanduser() if value.strip() else None, value)
+        widgets.SAVE_TO[kind] = value
+        return value
+
+    return remember
+
+
+def check_writable(option: str, path: Any, typed: str) -> None:
+    """Before any work (a command may change the state first): the file can be written, or exit 2 naming it."""
+    shown = repr(typed) if len(typed) <= 60 else repr(typed[:60]) + f"… ({len(typed)} characters)"
+    try:
+        if path is None or not path.parent.is_dir() or path.is_dir():
+            raise UsageError(f"{option}: {shown}: expected a file path in an existing folder")
+        existed = path.exists()
+        with open(path, "ab"):
+            pass
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"{option}: {shown}: cannot write there ({reason})") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def _save_option(kind: str, what: str) -> Any:
+    return typer.Option(
+        f"--{kind}",
+        metavar="FILE",
+        callback=save_callback(kind),
+        rich_help_panel=OUTPUT,
+        help=f"Also save exactly what is drawn as {what} (rich's own export).",
+    )
+
+
+SvgOpt = Annotated[str | None, _save_option("svg", "an SVG picture")]
+HtmlOpt = Annotated[str | None, _save_option("html", "an HTML page")]
 XOpt = Annotated[
     list[Rows] | None,
     typer.Option(

@@ -239,6 +239,8 @@ BASELINES: dict[str, tuple[dict[str, str], list[str]]] = {
     "diff": ({}, []),
     "set": ({}, ["weight[0,0]=0.5"]),
     "shell": ({}, []),
+    "graph": ({"--x": "1,1", "--t": "1,0"}, []),
+    "plot": ({}, []),
 }
 # positional arguments before the one under test, where the baseline has none there
 ARGUMENT_FILL = {"inspect": ["2", "2"], "diff": ["1", "2"], "undo": ["1"], "set": ["weight[0,0]=0.5"]}

@@ -8,7 +8,7 @@ import typer
 
 from linctl import session
 from linctl.errors import LinctlError, UsageError
-from linctl.options import OUTPUT, JsonOpt, StateOpt, number_parser
+from linctl.options import OUTPUT, HtmlOpt, JsonOpt, StateOpt, SvgOpt, number_parser
 
 
 def history(
@@ -25,8 +25,16 @@ def history(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="CSV on stdout, to plot elsewhere.", rich_help_panel=OUTPUT)
     ] = False,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw the loss of every recorded change, over steps.", rich_help_panel=OUTPUT)
+    ] = False,
+    log: Annotated[
+        bool, typer.Option("--log", help="With --plot: a log-scale loss axis.", rich_help_panel=OUTPUT)
+    ] = False,
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """List every recorded change: step, command, loss, lr and how far the weights moved."""
     from linctl.render.history import history_csv, history_json, history_view
@@ -51,7 +59,7 @@ def history(
     emit(
         as_json,
         lambda: history_json(entries, current, str(path), keep),
-        lambda: history_view(entries, current, str(path), keep),
+        lambda: history_view(entries, current, str(path), keep, plot=plot, log=log),
     )
 
 
@@ -62,6 +70,8 @@ def undo(
     ] = 1,
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Restore the network, gradients and optimizer state as they were N changes ago."""
     from linctl.model.describe import describe
@@ -89,6 +99,8 @@ def diff(
     ] = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Two entries' weights and gradients side by side, layer by layer, the change highlighted."""
     from linctl.model.edit import difference

@@ -13,9 +13,11 @@ from linctl.options import (
     DTYPES,
     NETWORK,
     DeviceOpt,
+    HtmlOpt,
     JsonOpt,
     Rows,
     StateOpt,
+    SvgOpt,
     XOpt,
     choice_parser,
     merged,
@@ -90,6 +92,8 @@ def inspect(
     ] = "float32",
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Build nn.Linear(IN, OUT), or a stack for IN H... OUT, and save it; with no sizes, show the current network."""
     from linctl.model.describe import describe
@@ -148,7 +152,14 @@ def build(*, sizes, seed, weight, bias, no_bias, activation, dtype) -> tuple[dic
     return new, notes
 
 
-def forward(x: XOpt = None, device: DeviceOpt = "cpu", state: StateOpt = None, as_json: JsonOpt = False) -> None:
+def forward(
+    x: XOpt = None,
+    device: DeviceOpt = "cpu",
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
+) -> None:
     """Run net(x) beside torch.mm(W, x.t()) + b.view(OUT, 1), layer by layer, written out by hand."""
     from linctl.model import spec
     from linctl.model.forward import forward_rows
@@ -175,6 +186,8 @@ def set_values(
     ],
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Edit parameters by hand, by their state_dict() names: set 'weight[0,1]=0.5' '2.bias[1]=0'."""
     from linctl import parsing

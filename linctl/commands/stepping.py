@@ -14,6 +14,7 @@ from linctl.options import (
     DecayOpt,
     DeviceOpt,
     EpsOpt,
+    HtmlOpt,
     JsonOpt,
     LossOpt,
     LrOpt,
@@ -23,6 +24,7 @@ from linctl.options import (
     OptimizerOpt,
     ResetOpt,
     StateOpt,
+    SvgOpt,
     TOpt,
     XOpt,
     merged,
@@ -45,6 +47,8 @@ def backward(
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Forward, loss, loss.backward(): gradients ADD UP until zero-grad, as in PyTorch."""
     from linctl.model.backward import backward_rows
@@ -81,6 +85,8 @@ def step(
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """optimizer.step() on the stored gradients (they are kept, as in PyTorch)."""
     from linctl.optim.settings import resolve
@@ -112,7 +118,7 @@ def step(
     emit(as_json, lambda: step_json(result), lambda: step_view(result), result.notes)
 
 
-def zero_grad(state: StateOpt = None, as_json: JsonOpt = False) -> None:
+def zero_grad(state: StateOpt = None, as_json: JsonOpt = False, svg: SvgOpt = None, html: HtmlOpt = None) -> None:
     """Set the gradients to None, as optimizer.zero_grad() does by default."""
     from linctl.model.backward import zero_grad as clear
     from linctl.model.describe import layer_infos
@@ -150,6 +156,8 @@ def train_step(
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """One whole iteration: zero-grad, forward, loss, backward, step."""
     from linctl.model.samples import finite_or_warn

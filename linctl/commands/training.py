@@ -20,6 +20,7 @@ from linctl.options import (
     DecayOpt,
     DeviceOpt,
     EpsOpt,
+    HtmlOpt,
     JsonOpt,
     LossOpt,
     LrOpt,
@@ -29,6 +30,7 @@ from linctl.options import (
     OptimizerOpt,
     ResetOpt,
     StateOpt,
+    SvgOpt,
     TOpt,
     XOpt,
     whole,
@@ -56,6 +58,13 @@ def train(
     ] = True,
     seed: Annotated[int | None, whole("--seed", "Seed for the shuffle.", metavar="S")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel="Output")] = False,
+    log: Annotated[bool, typer.Option("--log", help="Loss curve on a log scale.", rich_help_panel="Output")] = False,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot", help="Afterwards, plot the output over the inputs (as 'linctl plot').", rich_help_panel="Output"
+        ),
+    ] = False,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     optimizer: OptimizerOpt = None,
@@ -73,6 +82,8 @@ def train(
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Many steps over data, with progress, a summary and a loss curve. Ctrl-C stops cleanly."""
     from linctl import parsing
@@ -142,13 +153,28 @@ def train(
         result = session.change(
             path, device, work, lambda r: {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps}
         )
-    emit(as_json, lambda: train_json(result), lambda: train_view(result), notes + result.notes)
+    picture = after_training_plot(path, device, table, targets, activation, notes) if plot and not as_json else None
+    emit(as_json, lambda: train_json(result), lambda: train_view(result, log, picture), notes + result.notes)
     if result.interrupted:
         note(
             f"interrupted: stopped after {result.steps} of {result.planned_steps} steps; "
             f"all {result.steps} are saved in {path}"
         )
         raise typer.Exit(130)
+
+
+def after_training_plot(path, device, table, targets, activation, notes: list[str]):
+    """train --plot: the trained network's output over its inputs, with the training data when it came from a file."""
+    from linctl.model.spec import activations_for
+    from linctl.model.surface import surface
+
+    net = session.read(path, device)
+    if net.in_features not in (1, 2):
+        notes.append(f"--plot: draws networks with 1 or 2 inputs; this one has {net.in_features}")
+        return None
+    result = surface(net, activations_for(net.specs, activation), table=table, targets=targets)
+    notes += result.notes
+    return result
 
 
 def read_table(source: str):

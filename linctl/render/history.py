@@ -35,7 +35,18 @@ def history_csv(entries: list[dict]) -> None:
         writer.writerow({k: ("" if entry.get(k) is None else entry.get(k)) for k in COLUMNS})
 
 
-def history_view(entries: list[dict], head: int | None, path: str, keep: int) -> None:
+def loss_plot(entries: list[dict], log: bool = False):
+    """The loss of every recorded change that has one, over the step it was recorded at."""
+    from linctl.render.training import loss_curve
+
+    points = [(e["step"], e["loss"]) for e in entries if e.get("loss") is not None and e.get("step") is not None]
+    curve = loss_curve([p[1] for p in points], steps=[p[0] for p in points], log=log, title="loss of each change")
+    return curve if curve is not None else text("fewer than two recorded changes with a loss: no curve to draw")
+
+
+def history_view(
+    entries: list[dict], head: int | None, path: str, keep: int, plot: bool = False, log: bool = False
+) -> None:
     if not entries:
         show(text(f"no history yet for {path}"))
         return
@@ -68,6 +79,7 @@ def history_view(entries: list[dict], head: int | None, path: str, keep: int) ->
             f"'snap' entries can be restored by undo and compared by diff; the newest {keep} at most keep one, "
             "older entries keep their figures only"
         ),
+        loss_plot(entries, log) if plot else None,
     )
 
 

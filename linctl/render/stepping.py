@@ -8,6 +8,7 @@ from linctl.render.widgets import (
     check_line,
     fmt,
     heading,
+    matrix,
     plain,
     samples,
     settings_text,
@@ -220,27 +221,54 @@ def step_json(r) -> dict:
     return with_layers(top, layers, STEP_KEYS)
 
 
+EXPLAINED = {
+    "sgd": "Δ = -lr·buf, buf = momentum·buf + (1 - dampening)·(grad + weight_decay·W) (nesterov: grad + momentum·buf)",
+    "adam": "Δ = -lr·m̂ / (√v̂ + eps): m̂, v̂ the bias-corrected running means of grad and grad²",
+    "adamw": "Δ = -lr·weight_decay·W - lr·m̂ / (√v̂ + eps): decay decoupled from the Adam step",
+    "rmsprop": "Δ = -lr·grad / (√v + eps), v = alpha·v + (1 - alpha)·grad² (centered: minus the mean's square)",
+}
+
+
+def update_equation(r, layer, kind: str):
+    """`W − lr·∇W = W′` (plain SGD) or `W + Δ = W′`, the matrices side by side."""
+    from linctl.render.equation import Equation
+
+    name = prefixed(layer, kind)
+    before, after = getattr(layer, f"{kind}_before"), getattr(layer, kind)
+    grad, change = getattr(layer, f"{kind}_grad"), getattr(layer, f"{kind}_change")
+    if kind == "weight" and before.ndim == 2:
+
+        def view(title, tensor, labelled=False):
+            return matrix(title, tensor, row_name="out" if labelled else None)
+
+        result = changed_matrix(f"{name} after", after, change, row_name=None)
+    else:
+
+        def view(title, tensor, labelled=False):
+            return vector(title, tensor)
+
+        result = vector(f"{name} after", after)
+    first = view(f"{name} before", before, labelled=True)
+    if r.hand_match is not None:  # plain SGD: the change is -lr·grad
+        return Equation(first, f"- {r.lr:g} ·", view(f"{name}.grad", grad), "=", result)
+    return Equation(first, "+", view("Δ", change), "=", result)
+
+
 def _layer_step_parts(r, layer, skip_grad: bool = False) -> list:
-    plain_sgd = r.hand_match is not None
-    change = "-lr·grad" if plain_sgd else "the optimizer's change"
-    w, b = prefixed(layer, "weight"), prefixed(layer, "bias")
-    parts = [tensor_view(f"{w} before", layer.weight_before)]
-    if not skip_grad:
-        parts.append(tensor_view(f"{w}.grad", layer.weight_grad))
-    parts += [
-        tensor_view(f"change = {change}", layer.weight_change),
-        changed_matrix(f"{w} after (↑ went up, ↓ went down)", layer.weight, layer.weight_change),
-    ]
+    parts = [update_equation(r, layer, "weight")]
     if layer.bias is not None:
-        parts += [vector(f"{b} before", layer.bias_before)]
-        if not skip_grad:
-            parts.append(tensor_view(f"{b}.grad", layer.bias_grad))
-        parts += [vector(f"change = {change}", layer.bias_change), vector(f"{b} after", layer.bias)]
+        parts.append(update_equation(r, layer, "bias"))
     return parts
 
 
 def step_parts(r, skip_grad: bool = False) -> list:
-    parts = []
+    if r.hand_match is not None:
+        parts = [heading(f"the update: W - lr·∇W = W′  (lr = {r.lr:g}; in W′ ↑ went up, ↓ went down)")]
+    else:
+        parts = [
+            heading("the update: W + Δ = W′  (in W′ ↑ went up, ↓ went down)"),
+            text(EXPLAINED.get(r.optimizer, "Δ: the optimizer's change")),
+        ]
     for layer in r.layers:
         if len(r.layers) > 1:
             parts.append(heading(layer_title(layer, len(r.layers))))

@@ -36,28 +36,38 @@ def train_json(r) -> dict:
     return with_layers(top, layers, TRAIN_KEYS)
 
 
-def loss_curve(losses: list[float], width: int = 70, height: int = 14):
-    """The loss per step, drawn in the terminal by plotext."""
+def loss_curve(
+    losses: list[float],
+    width: int = 70,
+    height: int = 14,
+    log: bool = False,
+    steps: list[int] | None = None,
+    title: str = "loss per step",
+):
+    """The loss per step (or at the given steps), drawn in the terminal by plotext; `log`: a log-scale loss axis."""
     import math
 
     import plotext as plt
     from rich.text import Text
 
-    points = [(i + 1, v) for i, v in enumerate(losses) if math.isfinite(v)]
+    xs = steps if steps is not None else list(range(1, len(losses) + 1))
+    points = [(s, v) for s, v in zip(xs, losses, strict=True) if math.isfinite(v) and (v > 0 or not log)]
     if len(points) < 2:
         return None
     stride = max(1, len(points) // CURVE_POINTS)
     points = points[::stride]
     plt.clear_figure()
     plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille")
+    if log:
+        plt.yscale("log")
     plt.plotsize(width, height)
     plt.theme("clear")
-    plt.title("loss per step")
+    plt.title(title + ("  (log scale)" if log else ""))
     plt.xlabel("step")
     return Text.from_ansi(plt.build())
 
 
-def train_view(r) -> None:
+def train_view(r, log: bool = False, picture=None) -> None:
     facts = [
         (
             "steps",
@@ -85,5 +95,9 @@ def train_view(r) -> None:
         ]
         if layer.bias is not None:
             parts += [vector(f"{b} before", layer.bias_before), vector(f"{b} after", layer.bias)]
-    parts.append(loss_curve(r.losses))
+    parts.append(loss_curve(r.losses, log=log))
+    if picture is not None:
+        from linctl.render.plot import plot_parts
+
+        parts += plot_parts(picture)
     show(*parts)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+SAVE_TO: dict[str, str | None] = {"svg": None, "html": None}  # set by --svg/--html
 EDGE = 3  # rows/columns shown at each end of a summarised tensor
 SHOW_LIMIT = 10  # tensors with more rows or columns than this are summarised
 
@@ -44,13 +45,15 @@ def fmt_input(value: float) -> str:
 def shape(tensor) -> str:
     if tensor is None:
         return "None"
-    return "(" + ", ".join(str(n) for n in tensor.shape) + ("," if tensor.dim() == 1 else "") + ")"
+    return "(" + ", ".join(str(n) for n in tensor.shape) + ("," if tensor.ndim == 1 else "") + ")"
 
 
 def plain(tensor) -> Any:
     """A tensor as an array for JSON (None stays None); orjson writes it fast."""
     if tensor is None:
         return None
+    if not hasattr(tensor, "detach"):  # already a numpy array (read from safetensors without torch)
+        return tensor
     return tensor.detach().cpu().contiguous().numpy()
 
 
@@ -58,10 +61,10 @@ def plain(tensor) -> Any:
 # output plumbing
 
 
-def console():
+def console(record: bool = False):
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, record=record)
 
 
 def print_json(data: dict) -> None:
@@ -119,19 +122,28 @@ def _titled(title: str, tensor, table):
     return Group(text(f"{title}  shape {shape(tensor)}", "bold"), table)
 
 
-def matrix(title: str, tensor, row_name: str = "out", col_name: str = "in", styles=None):
-    """A labelled table for a 2-D tensor; rows and columns summarised when large."""
+def matrix(title: str, tensor, row_name: str | None = "out", col_name: str = "in", styles=None, heat: bool = True):
+    """A labelled table for a 2-D tensor; rows and columns summarised when large.
+
+    With colour on (and `heat`), drawn as a heatmap: numbers on coloured cells, or a big matrix whole, downsampled.
+    """
     grid = table()
     rows, cols = _kept(tensor.shape[0]), _kept(tensor.shape[1])
-    grid.add_column("", style="bold")
+    if row_name is not None:  # None: no row labels (a matrix beside one that has them)
+        grid.add_column("", style="bold")
     for c in cols:
         grid.add_column("…" if c is None else f"{col_name}[{c}]", justify="right")
     for r, cells in zip(rows, _values(tensor, rows, cols), strict=True):
         label = "⋮" if r is None else f"{row_name}[{r}]"
         if styles is not None and r is not None:
             cells = [_styled(cell, styles, r, c) for cell, c in zip(cells, cols, strict=True)]
-        grid.add_row(label, *cells)
-    return _titled(title, tensor, grid)
+        grid.add_row(*([] if row_name is None else [label]), *cells)
+    view = _titled(title, tensor, grid)
+    if styles is not None or not heat:
+        return view
+    from linctl.render.heatmap import Heat
+
+    return Heat(view, tensor, title, (row_name, col_name), summarised=None in rows or None in cols)
 
 
 def _styled(cell: str, styles, r: int, c: int | None) -> str:
@@ -155,7 +167,9 @@ def vector(title: str, tensor, name: str = "out"):
         grid.add_column("…" if c is None else f"{name}[{c}]", justify="right")
         cells.append("…" if c is None else fmt(next(values)))
     grid.add_row(*cells)
-    return _titled(title, tensor, grid)
+    from linctl.render.heatmap import Heat
+
+    return Heat(_titled(title, tensor, grid), tensor, title, (name, name), summarised=None in cols)
 
 
 def tensor_view(title: str, tensor, row_name: str = "out", col_name: str = "in"):
@@ -163,7 +177,7 @@ def tensor_view(title: str, tensor, row_name: str = "out", col_name: str = "in")
 
     if tensor is None:
         return Text(f"{title}: None")
-    if tensor.dim() == 1:
+    if tensor.ndim == 1:
         return vector(title, tensor, row_name)
     return matrix(title, tensor, row_name, col_name)
 
@@ -206,15 +220,35 @@ def heading(message: str):
 
 
 def show(*parts) -> None:
-    out = console()
+    """Print a view; with --svg/--html, also save exactly what was printed."""
+    svg, html = SAVE_TO.get("svg"), SAVE_TO.get("html")
+    out = console(record=bool(svg or html))
     for part in parts:
         if part is not None:
             out.print(part)
+    save(out, svg, html)
+
+
+def save(out, svg: str | None, html: str | None) -> None:
+    from linctl.errors import LinctlError
+
+    title = "linctl"
+    for kind, target in (("svg", svg), ("html", html)):
+        if not target:
+            continue
+        try:
+            if kind == "svg":
+                out.save_svg(target, title=title, clear=False)
+            else:
+                out.save_html(target, clear=False)
+        except OSError as exc:
+            raise LinctlError(f"--{kind}: cannot write {target}: {exc.strerror or exc}") from None
+        note(f"saved the view as {kind.upper()} in {target}")
 
 
 def samples(title: str, tensor, col_name: str):
     """A (B, N) batch: rows are samples."""
-    return matrix(title, tensor, row_name="sample", col_name=col_name)
+    return matrix(title, tensor, row_name="sample", col_name=col_name, heat=False)
 
 
 def setting_text(value) -> str:
@@ -239,17 +273,17 @@ def _change_style(delta):
     values = delta.tolist()
 
     def style(r, c):
-        v = values[r][c] if delta.dim() == 2 else values[c]
+        v = values[r][c] if delta.ndim == 2 else values[c]
         return "green" if v > 0 else "red" if v < 0 else None
 
     return style
 
 
-def changed_matrix(title: str, tensor, delta):
+def changed_matrix(title: str, tensor, delta, row_name: str | None = "out"):
     """A matrix whose cells that went up or down carry ↑/↓ (and colour)."""
-    if delta is None or tensor.dim() != 2:
+    if delta is None or tensor.ndim != 2:
         return tensor_view(title, tensor)
-    return matrix(title, tensor, styles=_change_style(delta))
+    return matrix(title, tensor, row_name=row_name, styles=_change_style(delta))
 
 
 def summary_table(columns: tuple[str, ...], rows: Sequence[Sequence[str]]):
