@@ -85,8 +85,9 @@ def block_means(array: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, in
     side = max(1, math.ceil(n / rows), math.ceil(m / cols))  # square blocks keep the matrix's proportions
     bh, bw = side, side
     r_edges, c_edges = np.arange(0, n, bh), np.arange(0, m, bw)
-    data = array.astype(np.float64, copy=False)
-    sums = np.add.reduceat(np.add.reduceat(data, r_edges, axis=0), c_edges, axis=1)
+    # one band of rows at a time, summed in float64: never a float64 copy of the whole matrix
+    bands = [array[r : r + bh].sum(axis=0, dtype=np.float64) for r in r_edges]
+    sums = np.add.reduceat(np.stack(bands), c_edges, axis=1)
     counts = np.outer(np.diff(np.append(r_edges, n)), np.diff(np.append(c_edges, m)))
     return sums / counts, bh, bw
 
@@ -125,12 +126,12 @@ class Heat:
         else:
             vector = False
         low, high = limits(array)
-        scale = symmetric(low, high)
         if not self.summarised:
+            scale = symmetric(low, high)
             yield from self._cells(array, scale, vector)
+            yield legend(low, high, scale)
         else:
-            yield from self._blocks(array, scale, options.max_width)
-        yield legend(low, high, scale)
+            yield from self._blocks(array, low, high, options.max_width)
 
     def _cells(self, array, scale, vector: bool):
         """The plain table again, every number on its colour."""
@@ -150,15 +151,18 @@ class Heat:
             grid.add_row(*([f"{row_name}[{r}]"] if labelled else []), *cells)
         yield Group(text(f"{self.title}  shape {shape(self.tensor)}", "bold"), grid)
 
-    def _blocks(self, array, scale, width: int):
+    def _blocks(self, array, low: float, high: float, width: int):
         """The whole matrix, downsampled: each character is two blocks (upper and lower half)."""
         from rich.text import Text
 
-        from linctl.render.widgets import shape, text
+        from linctl.render.widgets import fmt, shape, text
 
         m = array.shape[1]
         cols = max(8, min(m, width - 12))
         means, bh, bw = block_means(array, BLOCK_ROWS, cols)
+        # coloured on the means' own range: averaging pulls them towards 0, and the matrix's ends would wash them out
+        mean_low, mean_high = limits(means)
+        scale = symmetric(mean_low, mean_high)
         what = "cell" if bh == bw == 1 else f"block of {bh}×{bw} cells (its mean)"
         yield text(f"{self.title}  shape {shape(self.tensor)}", "bold")
         yield text(f"whole, as a heatmap: each square one {what}")
@@ -172,3 +176,9 @@ class Heat:
                 else:
                     line.append("▀", style=f"{upper.bgcolor.name}")
             yield line
+        if bh == bw == 1:
+            yield legend(low, high, scale)
+            return
+        key = legend(mean_low, mean_high, scale, what="block means ")
+        key.append(f"   whole matrix: min {fmt(low)} max {fmt(high)}")
+        yield key
