@@ -1,7 +1,8 @@
-"""The five performance figures, each beside a plain reference run in the same session.
+"""The eight performance figures, each beside a plain reference run in the same session.
 
-    python bench/figures.py            # full run (a few minutes)
+    python bench/figures.py            # full run (several minutes)
     python bench/figures.py --quick    # smaller data, fewer repeats
+    python bench/figures.py --only 6,7,8
     python bench/figures.py --out results.json
 
 Every figure is a ratio against a reference measured here and now, so the
@@ -14,11 +15,13 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PY = sys.executable
@@ -50,6 +53,34 @@ def wall(cmd: list[str], repeat: int, env: dict | None = None, stdin: str | None
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:6])} failed: {proc.stderr.strip()[-300:]}")
     return statistics.median(times)
+
+
+def paired(
+    ours: list[str], ref: list[str], repeat: int, before: Callable[[], None] | None = None
+) -> tuple[float, float, float]:
+    """Two commands run turn about, after one unmeasured run of each: the median
+    wall time of each, and the median of the pairs' ratios (ours / ref).
+
+    A pair runs back to back, so whatever else the machine is doing falls on
+    both alike, and the ratio of each pair keeps that out of the figure; which
+    of the two goes first alternates. `before` (not timed) runs ahead of every
+    linctl run, to start it from the same state each time.
+    """
+    ours_times, ref_times = [], []
+    for run in range(repeat + 1):
+        if before is not None:
+            before()
+        if run % 2:
+            ref_time = wall(ref, 1)
+            ours_time = wall(ours, 1)
+        else:
+            ours_time = wall(ours, 1)
+            ref_time = wall(ref, 1)
+        if run:  # the first pair warms the file cache and the bytecode
+            ours_times.append(ours_time)
+            ref_times.append(ref_time)
+    ratio = statistics.median(o / r for o, r in zip(ours_times, ref_times, strict=True))
+    return statistics.median(ours_times), statistics.median(ref_times), ratio
 
 
 def peak_rss_mb(cmd: list[str]) -> float:
@@ -290,6 +321,196 @@ def figure_5(report: Report, count: int, work: Path) -> None:
     )
 
 
+# figures 6 and 7: the 784-256-10 stack that `inspect 784 256 10 --activation relu --activation none` builds
+STACK = ["784", "256", "10", "--seed", "0", "--activation", "relu", "--activation", "none"]
+TORCH_STACK = """
+import sys, torch
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+"""
+REFERENCE_FORWARD = (
+    TORCH_STACK
+    + """
+x = torch.tensor([[float(v) for v in sys.argv[1].split(",")]])
+print(net(x))
+"""
+)
+REFERENCE_BACKWARD = (
+    TORCH_STACK
+    + """
+x = torch.tensor([[float(v) for v in sys.argv[1].split(",")]])
+t = torch.tensor([[float(v) for v in sys.argv[2].split(",")]])
+loss = torch.nn.functional.mse_loss(net(x), t)
+loss.backward()
+print(loss.item())
+for name, p in net.named_parameters():
+    print(name, p.grad.norm().item())
+"""
+)
+
+
+def stack_state(work: Path, name: str) -> tuple[Path, Callable[[], None]]:
+    """A fresh 784-256-10 state in its own folder, and a function that puts it back as built."""
+    base, live = work / f"{name}-built", work / name
+    base.mkdir()
+    subprocess.run(linctl("inspect", *STACK, "--state", str(base / "net.pt")), check=True, capture_output=True)
+
+    def reset() -> None:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.copytree(base, live)
+
+    reset()
+    return live / "net.pt", reset
+
+
+def figure_6(report: Report, repeat: int, work: Path) -> None:
+    import numpy as np
+
+    print("6. forward and backward, one sample, on a 784-256-10 stack (relu between)")
+    rng = np.random.default_rng(0)
+    x = ",".join(f"{v:.4f}" for v in rng.random(784))
+    t = ",".join(f"{v:.4f}" for v in rng.random(10))
+    state, reset = stack_state(work, "stack6")
+    ours, ref, ratio = paired(
+        linctl("forward", f"--x={x}", "--state", str(state)), [PY, "-c", REFERENCE_FORWARD, x], repeat
+    )
+    report.add("6", "linctl forward (784-256-10) vs plain torch script", ours, ref, ratio, "<= 1.15", ratio <= 1.15)
+    # every backward starts from the state as inspect left it: no gradients yet, one history entry
+    ours, ref, ratio = paired(
+        linctl("backward", f"--x={x}", f"--t={t}", "--state", str(state)),
+        [PY, "-c", REFERENCE_BACKWARD, x, t],
+        repeat,
+        before=reset,
+    )
+    report.add("6", "linctl backward (784-256-10) vs plain torch script", ours, ref, ratio, "<= 1.15", ratio <= 1.15)
+
+
+REFERENCE_STACK_LOOP = """
+import copy, json, sys, time
+import numpy as np, pandas as pd, torch
+data = torch.from_numpy(pd.read_csv(sys.argv[1], dtype=np.float64).to_numpy()).to(torch.float32)
+x, t = data[:, :784].contiguous(), data[:, 784:].contiguous()
+batch = int(sys.argv[2])
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+# one step on a copy first: torch's first matmul and first backward() set themselves up (~0.05 s), which
+# linctl has behind it when its clock starts; `net` itself is left as built
+spare = copy.deepcopy(net)
+torch.nn.functional.mse_loss(spare(x[:batch]), t[:batch]).backward()
+torch.optim.SGD(spare.parameters(), lr=0.01).step()
+opt = torch.optim.SGD(net.parameters(), lr=0.01)
+losses = []
+start = time.perf_counter()
+for i in range(0, len(x), batch):
+    opt.zero_grad()
+    loss = torch.nn.functional.mse_loss(net(x[i:i + batch]), t[i:i + batch])
+    loss.backward()
+    opt.step()
+    losses.append(loss.detach())
+losses = torch.stack(losses).tolist()
+print(json.dumps({"seconds": time.perf_counter() - start, "steps": len(losses),
+                  "loss_first": losses[0], "loss_last": losses[-1]}))
+"""
+
+
+def figure_7(report: Report, rows: int, repeat: int, work: Path) -> None:
+    import numpy as np
+
+    batch = 256
+    print(f"7. train a 784-256-10 stack over {rows:,} samples (batch {batch}, one epoch, SGD lr 0.01, no shuffle)")
+    rng = np.random.default_rng(0)
+    x = rng.random((rows, 784), dtype=np.float32)
+    t = rng.random((rows, 10), dtype=np.float32)
+    csv = work / "stack.csv"
+    header = ",".join([f"x{i}" for i in range(784)] + [f"t{i}" for i in range(10)])
+    np.savetxt(csv, np.hstack([x, t]), delimiter=",", fmt="%.4f", header=header, comments="")
+    del x, t
+    state, reset = stack_state(work, "stack7")
+    train = linctl(
+        "train",
+        "--data",
+        str(csv),
+        "--batch-size",
+        str(batch),
+        "--epochs",
+        "1",
+        "--no-shuffle",
+        "--lr",
+        "0.01",
+        "--json",
+        "--quiet",
+        "--state",
+        str(state),
+    )
+    # one torch thread on both sides: with two, each step waits for whichever thread the OS has set
+    # aside, and on a shared machine the same loop then takes anywhere from 0.2 s to 8 s
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    ours_runs, ref_runs = [], []
+    for _ in range(repeat):  # turn about, each linctl run from the weights inspect built
+        reset()
+        out = subprocess.run(train, capture_output=True, text=True, check=True, env=env)
+        ours_runs.append(json.loads(out.stdout))
+        out = subprocess.run(
+            [PY, "-c", REFERENCE_STACK_LOOP, str(csv), str(batch)], capture_output=True, text=True, check=True, env=env
+        )
+        ref_runs.append(json.loads(out.stdout))
+    ours = statistics.median(r["seconds"] / r["steps"] for r in ours_runs)
+    ref = statistics.median(r["seconds"] / r["steps"] for r in ref_runs)
+    # linctl's speed over the reference's, pair by pair (each pair ran back to back)
+    ratio = statistics.median(
+        (b["seconds"] / b["steps"]) / (a["seconds"] / a["steps"]) for a, b in zip(ours_runs, ref_runs, strict=True)
+    )
+    same = [
+        abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(b[k]))
+        for a, b in zip(ours_runs, ref_runs, strict=True)
+        for k in ("loss_first", "loss_last")
+    ]
+    print(
+        f"  ({ours_runs[0]['steps']} steps a run, one torch thread, median of {repeat}; first and last loss "
+        f"{'the same as' if all(same) else 'DIFFERENT from'} the plain loop's)"
+    )
+    report.add(
+        "7",
+        "training loop (784-256-10): steps/s, linctl vs torch",
+        1 / ours,
+        1 / ref,
+        ratio,
+        ">= 0.9",
+        ratio >= 0.9 and all(same),  # a speed over other work would mean nothing
+        unit="st/s",
+    )
+
+
+MINIMAL_TYPER_APP = """
+import typer
+
+app = typer.Typer(rich_markup_mode="rich")
+
+
+@app.command()
+def hello(name: str = typer.Option("world", help="Who to greet, [bold]by name[/bold].")) -> None:
+    '''Say hello.'''
+    print(f"hello {name}")
+
+
+@app.command()
+def bye() -> None:
+    '''Say goodbye.'''
+    print("bye")
+
+
+app()
+"""
+
+
+def figure_8(report: Report, repeat: int, work: Path) -> None:
+    print("8. --help against a minimal Typer app with rich help")
+    script = work / "minimal_app.py"
+    script.write_text(MINIMAL_TYPER_APP)
+    ours, ref, ratio = paired(linctl("--help"), [PY, str(script), "--help"], repeat)
+    report.add("8", "linctl --help vs a two-command rich Typer app --help", ours, ref, ratio, "<= 1.25", ratio <= 1.25)
+
+
 def header() -> None:
     import torch
 
@@ -307,9 +528,18 @@ def header() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="200,000 samples, 20 shell steps, 3 repeats")
+    parser.add_argument(
+        "--quick", action="store_true", help="200,000 (and 5,000) samples, 20 shell steps, fewer repeats"
+    )
+    parser.add_argument("--only", metavar="N,N", help="run only these figures, like 6,7,8")
     parser.add_argument("--out", help="also write the results as JSON to this file")
     args = parser.parse_args()
+    only = None
+    if args.only:
+        only = {n.strip() for n in args.only.split(",") if n.strip()}
+        unknown = only - {str(n) for n in range(1, 9)}
+        if unknown:
+            parser.error(f"--only: no figure {', '.join(sorted(unknown))}; the figures are 1 to 8")
     repeat = 3 if args.quick else 7
     header()
     report = Report()
@@ -323,8 +553,17 @@ def main() -> int:
             ("3", "big layer", lambda: figure_3(report, max(3, repeat // 2), work)),
             ("4", "training", lambda: figure_4(report, 200_000 if args.quick else 1_000_000, work)),
             ("5", "shell", lambda: figure_5(report, 20 if args.quick else 100, work)),
+            ("6", "forward/backward on a stack", lambda: figure_6(report, 5 if args.quick else 11, work)),
+            (
+                "7",
+                "training a stack",
+                lambda: figure_7(report, 5_000 if args.quick else 20_000, 3 if args.quick else 7, work),
+            ),
+            ("8", "help", lambda: figure_8(report, 7 if args.quick else 21, work)),
         ]
         for figure, name, run in steps:
+            if only is not None and figure not in only:
+                continue
             try:
                 run()
             except Exception as exc:  # one figure failing must not lose the others
@@ -332,7 +571,7 @@ def main() -> int:
     passed = sum(1 for r in report.rows if r["pass"])
     print(f"{passed} of {len(report.rows)} figures met")
     if args.out:
-        Path(args.out).write_text(json.dumps({"rows": report.rows, "quick": args.quick}, indent=2))
+        Path(args.out).write_text(json.dumps({"rows": report.rows, "quick": args.quick, "only": args.only}, indent=2))
     return 0
 
 
