@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-HEAVY = ("sympy", "torch._dynamo", "torch._inductor")
+# pydantic: typer would convert every value through it (~0.1 s a command); linctl's own parsers do that work
+HEAVY = ("sympy", "torch._dynamo", "torch._inductor", "pydantic")
 
 COMMANDS = [
     ["inspect", "3", "2", "--seed", "0"],
@@ -20,11 +21,15 @@ COMMANDS = [
     ["history"],
     ["diff"],
     ["undo"],
+    ["inspect", "2", "3", "1", "--activation", "tanh", "--activation", "sigmoid"],
+    ["set", "2.weight[0,1]=0.5"],
+    ["zero-grad"],
+    ["forward", "--help"],
 ]
 
 
 def test_commands_skip_modules_that_cost_seconds(tmp_path):
-    """sympy and torch._dynamo each add 0.4-1.7 s to a command; none of them needs either."""
+    """sympy and torch._dynamo each add 0.4-1.7 s to a command, pydantic 0.1 s; none of them needs any."""
     script = f"""
 import sys
 from linctl.app import app
