@@ -38,6 +38,7 @@ class Group(TyperGroup):
         gc.set_threshold(100_000, 50, 100)
         argv = list(sys.argv[1:] if args is None else args)
         session.command_line[:] = argv
+        parsed_by_own_parsers(self)
         code = run_guarded(
             lambda: super(Group, self).main(
                 args=argv, prog_name=prog_name or "linctl", complete_var=complete_var, standalone_mode=False, **extra
@@ -46,6 +47,45 @@ class Group(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+class Parsed:
+    """A parameter's value converted by its own `parser=` alone (strings and flags as click gives them)."""
+
+    def __init__(self, parser: Callable[[Any], Any] | None) -> None:
+        self.parser = parser
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        many = getattr(param, "multiple", False) or getattr(param, "nargs", 1) == -1
+        if value is None:
+            return () if many else None
+        one = self.parser or (lambda item: item)
+        return [one(item) for item in value] if many else one(value)
+
+
+def parsed_by_own_parsers(group: Any) -> None:
+    """Spare each command typer's conversion of its values through pydantic.
+
+    Every linctl option is a string, a flag, or has its own `parser=`; typer
+    would run that parser inside a pydantic validator: an import and a
+    validator per parameter, about 0.1 s a command, for nothing pydantic adds.
+    Typer builds that validator lazily in each parameter's `_runtime_param`;
+    filling the slot of linctl's own parameters with the parser alone skips
+    it. On a typer without that slot nothing changes, and
+    tests/test_startup.py checks that no command imports pydantic.
+    """
+    from types import SimpleNamespace
+
+    for command in [group, *getattr(group, "commands", {}).values()]:
+        params = list(command.params)
+        try:  # --help, which typer makes on first use (and keeps)
+            params.append(command.get_help_option(SimpleNamespace(help_option_names=["--help"])))
+        except Exception:  # another typer: it keeps its own way
+            pass
+        for param in params:
+            info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None)
+            if info is not None and getattr(param, "_runtime_param", False) is None:
+                param._runtime_param = Parsed(getattr(info, "parser", None))
 
 
 def run_guarded(call: Callable[[], Any]) -> int:
@@ -126,6 +166,8 @@ app.command()(history.undo)
 app.command()(history.diff)
 app.command("set")(network.set_values)
 app.command()(shell.shell)
+app.command()(porting.export)
+app.command("import")(porting.import_)
 app.command()(pictures.graph)
 app.command()(pictures.plot)
 
