@@ -166,8 +166,6 @@ app.command()(history.undo)
 app.command()(history.diff)
 app.command("set")(network.set_values)
 app.command()(shell.shell)
-app.command()(porting.export)
-app.command("import")(porting.import_)
 app.command()(pictures.graph)
 app.command()(pictures.plot)
 
