@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from linctl import __version__, session
-from linctl.commands import history, network, pictures, shell, stepping, training
+from linctl.commands import history, network, pictures, porting, shell, stepping, training
 from linctl.errors import LinctlError
 
 
@@ -166,6 +166,8 @@ app.command()(history.undo)
 app.command()(history.diff)
 app.command("set")(network.set_values)
 app.command()(shell.shell)
+app.command()(porting.export)
+app.command("import")(porting.import_)
 app.command()(pictures.graph)
 app.command()(pictures.plot)
 

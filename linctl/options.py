@@ -123,7 +123,7 @@ StateOpt = Annotated[
         "--state",
         envvar="LINCTL_STATE",
         metavar="PATH",
-        help="State file (default: .linctl/net.pt).",
+        help="State file (default: .linctl/net.safetensors).",
         show_default=False,
         rich_help_panel=OUTPUT,
     ),

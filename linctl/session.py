@@ -30,8 +30,8 @@ def path_of(option: str | None) -> Path:
 
 
 def read_data(path: Path) -> dict:
-    """The stored network as data, for the commands that only look."""
-    return state.load(path)
+    """The stored network as data, for the commands that only look: numpy arrays, no torch (format 3)."""
+    return state.load(path, framework="numpy")
 
 
 def read(path: Path, device: str | None = None):
@@ -52,16 +52,85 @@ def change(path: Path, device: str | None, work: Callable[[Any], T], entry: Call
     history.check_settings()  # a bad LINCTL_HISTORY_* stops the command before any work
     with state.locked(path):
         old = state.load(path)
+        before = old.get("optimizer") or {}
+        optimizer_before = (before.get("name"), before.get("state") is not None)  # work() may change `old`
         net = Network(old, dev)
         result = work(net)
         new = net.to_state()
         history.record(
-            path, new, old, {"command": command_text(), "step": new["step"], **entry(result), **movement(old, new)}
+            path,
+            new,
+            old,
+            {
+                "command": command_text(),
+                "step": new["step"],
+                **entry(result),
+                **movement(old, new),
+                "replay": replay_record(optimizer_before, new, result),
+            },
         )
     return result
 
 
-def replace(path: Path, new: dict) -> Path | None:
+def _no_command() -> tuple[str, dict] | None:
+    return None
+
+
+# (name, parsed options) of the command being run; the command layer installs the real one (it knows Typer)
+running_command: Callable[[], tuple[str, dict] | None] = _no_command
+
+# the options of the running command that `export --python` needs to replay a change, besides the state itself
+_REPLAYED = (
+    "loss",
+    "activation",
+    "reset_optimizer",
+    "data",
+    "targets",
+    "steps",
+    "epochs",
+    "batch_size",
+    "shuffle",
+    "seed",
+)
+
+
+def replay_record(optimizer_before: tuple[str | None, bool], new: dict, result: Any) -> dict | None:
+    """What a history entry keeps so that `export --python` can replay the change with plain torch.
+
+    The parsed options of the running command (its click context), the
+    optimizer as the change left it, the samples it used (the state's
+    last_x/last_t) and, for `set`, each value written.
+    """
+    import os
+
+    running = running_command()
+    if running is None:
+        return None
+    name, params = running
+    record: dict[str, Any] = {"command": name}
+    for key in _REPLAYED:
+        value = params.get(key)
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            record[key] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            record[key] = list(value)
+    if record.get("data") not in (None, "-"):
+        record["data"] = os.path.abspath(str(record["data"]))
+    opt_new = new.get("optimizer") or {}
+    if opt_new.get("name") is not None:
+        settings = {k: list(v) if isinstance(v, tuple) else v for k, v in (opt_new.get("settings") or {}).items()}
+        record["optimizer"] = opt_new["name"]
+        record["settings"] = settings
+        record["optimizer_before"], record["state_before"] = optimizer_before
+    for key in ("last_x", "last_t"):
+        value = new.get(key)
+        record[key] = None if value is None else value.tolist()
+    if record["command"] == "set" and isinstance(result, list):
+        record["changes"] = [{"name": c["name"], "index": c["index"], "new": c["new"]} for c in result]
+    return record
+
+
+def replace(path: Path, new: dict, built_by_seed: bool = False) -> Path | None:
     """Save a new network over the old one, keeping the old one recoverable; returns the backup's path."""
     from linctl.model.edit import movement
 
@@ -77,7 +146,17 @@ def replace(path: Path, new: dict) -> Path | None:
             backup = state.backup(path)
         # a new network: its own norms, no "change" from an unrelated one
         history.record(
-            path, new, old, {"command": command_text(), "step": 0, "loss": None, "lr": None, **movement(None, new)}
+            path,
+            new,
+            old,
+            {
+                "command": command_text(),
+                "step": 0,
+                "loss": None,
+                "lr": None,
+                **movement(None, new),
+                "replay": {"command": "new", "seed": new.get("seed"), "built_by_seed": built_by_seed},
+            },
         )
     return backup
 
@@ -108,3 +187,8 @@ def restore(path: Path, count: int) -> tuple[int, list[dict], dict]:
 
 def exists(path: Path) -> bool:
     return state.exists(path)
+
+
+def read_torch_data(path: Path) -> dict:
+    """The stored network as data with torch tensors, for a command that hands them to torch."""
+    return state.load(path)

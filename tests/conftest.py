@@ -91,10 +91,27 @@ def vec(values) -> str:
 
 
 def saved(path: Path) -> dict:
-    """The state file as linctl wrote it (format 2: a bare Linear's parameters are 'weight' and 'bias')."""
+    """The state file as linctl wrote it, as a dict of torch tensors (format 3: safetensors; older: torch.save)."""
     import torch
 
-    return torch.load(path, weights_only=True)
+    from linctl.store import codec, state
+
+    if codec.is_torch_zip(path):
+        return torch.load(path, weights_only=True)
+    # copies, not views of the file: a test may write over it in place
+    return _copied(state.load(path, framework="pt"))
+
+
+def _copied(value):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 _GROUP: list = []

@@ -193,14 +193,15 @@ def test_history_limits_bound_the_snapshots_kept(trained, env, kept):
     entries = _train_steps(trained, env)
     assert len(entries) == 6  # every change keeps its figures
     assert [e["snapshot"] for e in entries] == [False] * (6 - kept) + [True] * kept
-    assert len(list(trained.with_name(trained.name + ".history").glob("*.pt"))) == kept
+    assert len(list(trained.with_name(trained.name + ".history").glob("[0-9]*"))) == kept
 
 
 def test_history_bytes_counts_snapshot_sizes(trained):
-    """A budget of two snapshots' bytes keeps two."""
+    """A budget of two snapshots' bytes keeps two (sized once the optimizer's settings are in the file)."""
+    _train_steps(trained, {}, count=1)
     size = trained.stat().st_size
     entries = _train_steps(trained, {"LINCTL_HISTORY_BYTES": str(2 * size + size // 2)})
-    assert [e["snapshot"] for e in entries] == [False] * 4 + [True] * 2
+    assert [e["snapshot"] for e in entries] == [False] * 5 + [True] * 2
 
 
 def test_undo_past_the_kept_snapshots_names_the_limit(trained):
@@ -217,7 +218,7 @@ def test_empty_linctl_state_means_the_default_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("inspect", "2", "1", "--json", env={"LINCTL_STATE": ""})
     assert result.exit_code == 0, result.stderr
-    assert (tmp_path / ".linctl" / "net.pt").exists()
+    assert (tmp_path / ".linctl" / "net.safetensors").exists()
 
 
 def test_empty_state_option_is_exit_2(tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
 """State files written by the previous release (format 1, in tests/data/format1) load, compute the same
-numbers as plain torch continuing from them, and are upgraded to format 2 on the next change; their
+numbers as plain torch continuing from them, and are upgraded to format 3 (safetensors) on the next change; their
 history keeps working across the switch (undo and diff)."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_a_format_1_file_steps_like_plain_torch_continuing_from_it(old):
     exact(out["bias"], net.bias.detach())
     assert out["loss"] == loss.item()
     upgraded = saved(old / "adam.pt")
-    assert upgraded["format"] == 2
+    assert upgraded["format"] == 3
     assert set(upgraded["params"]) == {"weight", "bias"}
     assert torch.equal(upgraded["params"]["weight"], net.weight.detach())
     for a, b in zip(upgraded["optimizer"]["state"]["state"].values(), opt.state_dict()["state"].values(), strict=True):
@@ -90,7 +90,7 @@ def test_a_float64_file_without_bias_keeps_its_dtype_and_momentum(old):
 def test_undo_and_diff_work_across_the_switch(old):
     path = old / "adam.pt"
     before = torch.load(path, weights_only=True)
-    assert run("step", "--lr", "0.1", state=path).exit_code == 0  # the first change writes format 2
+    assert run("step", "--lr", "0.1", state=path).exit_code == 0  # the first change writes format 3
     changed = run_json("diff", state=path)  # a format-1 snapshot beside a format-2 one
     exact(changed["weight_a"], before["params"]["0.weight"])
     assert changed["layers"][0]["name"] == ""

@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.optim.optimizer as torch_optimizer
 
-from conftest import f32, rows, run, vec
+from conftest import f32, rows, run, saved, vec
 from linctl.optim import torch_step as optimizers
 
 # IN=3, OUT=2, 4 samples
@@ -109,7 +109,7 @@ def test_a_setting_torch_accepts_midway_equals_the_loop(state, name, first, thir
         out = train_step(state, *extra, *cli_args(change))
         assert "reset" not in out.stderr.lower()
         assert_same_as(out.json(), net, f"after step {i + 1}")
-    stored = torch.load(state, weights_only=True)["optimizer"]["state"]["state"]
+    stored = saved(state)["optimizer"]["state"]["state"]
     for index, param in enumerate(net.parameters()):
         assert set(stored[index]) == set(opt.state[param])
         for key, value in opt.state[param].items():
@@ -182,7 +182,7 @@ def test_reset_optimizer_then_equals_a_fresh_optimizer(state, command, name, fir
     assert out.exit_code == 0, out.stderr
     assert "--reset-optimizer" in out.stderr and "dropped" in out.stderr
     assert_same_as(out.json(), net)
-    stored = torch.load(state, weights_only=True)["optimizer"]
+    stored = saved(state)["optimizer"]
     assert stored["settings"] == {**stored["settings"], **change}
     assert float(stored["state"]["state"][0]["step"]) == (3 if command == "train" else 1)
 

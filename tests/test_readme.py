@@ -29,7 +29,7 @@ def test_the_tour_runs(tmp_path, monkeypatch):
         result = run(*shlex.split(line)[1:])
         assert result.exit_code == 0, (line, result.stderr)
         assert result.stdout.strip(), line
-    assert (tmp_path / ".linctl" / "net.pt").exists()
+    assert (tmp_path / ".linctl" / "net.safetensors").exists()
 
 
 def test_the_numbers_the_readme_prints_are_torchs(tmp_path, monkeypatch):

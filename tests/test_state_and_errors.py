@@ -224,9 +224,11 @@ def test_unreadable_state_is_exit_1_and_never_overwritten(state, kind, command):
 
 
 def test_newer_format_is_refused(saved):
-    data = torch.load(saved, weights_only=True)
+    from linctl.store import codec
+
+    data = saved_state(saved)
     data["format"] = 999
-    torch.save(data, saved)
+    saved.write_bytes(codec.to_bytes(data))
     before = saved.read_bytes()
     for command in COMMANDS:
         result = run(*command, state=saved)
@@ -343,8 +345,8 @@ def test_default_state_path(tmp_path, monkeypatch):
     monkeypatch.delenv("LINCTL_STATE", raising=False)
     result = run("inspect", "2", "2", "--json")
     assert result.exit_code == 0, result.stderr
-    assert (tmp_path / ".linctl" / "net.pt").exists()
-    assert Path(result.json()["state"]) == Path(".linctl") / "net.pt"
+    assert (tmp_path / ".linctl" / "net.safetensors").exists()
+    assert Path(result.json()["state"]) == Path(".linctl") / "net.safetensors"
 
 
 def test_atomic_write_leaves_no_temp_files(state):
@@ -400,7 +402,7 @@ def test_real_process_round_trip(tmp_path, monkeypatch):
     monkeypatch.delenv("LINCTL_STATE", raising=False)
     built = run_process("inspect", "2", "1", "--seed", "0", "--json", cwd=tmp_path)
     assert built.exit_code == 0, built.stderr
-    state = tmp_path / ".linctl" / "net.pt"
+    state = tmp_path / ".linctl" / "net.safetensors"
     assert state.exists()
     torch.manual_seed(0)
     net = torch.nn.Linear(2, 1)
@@ -845,7 +847,7 @@ def test_a_stride_0_layer_within_the_file_size_is_refused_too(tmp_path):
 def test_a_bad_snapshot_is_refused_by_undo_and_diff(full_state, tmp_path, name, change, word):
     state = copy_state(full_state, tmp_path)
     snapshot = state.with_name(state.name + ".history") / "2.pt"
-    data = torch.load(snapshot, weights_only=True)
+    data = saved_state(snapshot)
     change(data)
     rewrite(snapshot, data)
     before = files_beside(state)

@@ -120,5 +120,5 @@ def diff(
             )
     record.entry_or_error(path, a)
     record.entry_or_error(path, b)
-    result = difference(record.load_snapshot(path, a), record.load_snapshot(path, b))
+    result = difference(record.load_snapshot(path, a, "numpy"), record.load_snapshot(path, b, "numpy"))
     emit(as_json, lambda: diff_json(a, b, result), lambda: diff_view(a, b, result))

@@ -110,7 +110,7 @@ def inspect(
     new, notes = build(
         sizes=sizes, seed=seed, weight=weight, bias=bias, no_bias=no_bias, activation=activation, dtype=dtype
     )
-    backup = session.replace(path, new)
+    backup = session.replace(path, new, built_by_seed=seed is not None and not weight and not bias)
     d = describe(new)
     if backup:
         notes.append(f"replaced the network in {path}; the old one is kept in {backup} (and 'linctl undo' restores it)")

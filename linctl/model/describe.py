@@ -1,5 +1,6 @@
 """What `inspect`, `set`, `undo`, `history` and `diff` show: plain records
-per layer, read from the state data (tensors as stored)."""
+per layer, read from the state data (tensors as stored: torch tensors, or
+numpy arrays when a read-only command read the file without torch)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ class Description:
 
 
 def _range(tensor) -> tuple[float | None, float | None]:
-    if tensor is None or tensor.numel() == 0:
+    if tensor is None or math.prod(tensor.shape) == 0:
         return None, None
     return float(tensor.min()), float(tensor.max())
 

@@ -135,7 +135,10 @@ def difference(a: dict, b: dict) -> Difference:
 
     def get(data, group, key):
         value = data[group].get(key) if key else None
-        return None if value is None else value.to(dtype) if value.dtype != dtype else value
+        if value is None or value.dtype == dtype:
+            return value
+        # torch tensors or numpy arrays (read without torch); both sides come from the same reader
+        return value.astype(dtype) if hasattr(value, "astype") else value.to(dtype)
 
     layers, changes = [], []
     for k in range(max(len(names_a), len(names_b))):
@@ -145,7 +148,7 @@ def difference(a: dict, b: dict) -> Difference:
         ba, bb = get(a, "params", ba_name), get(b, "params", bb_name)
         w_change = wb - wa if wa is not None and wb is not None and wa.shape == wb.shape else None
         b_change = bb - ba if ba is not None and bb is not None and ba.shape == bb.shape else None
-        changes += [c.abs().max() for c in (w_change, b_change) if c is not None and c.numel()]
+        changes += [abs(c).max() for c in (w_change, b_change) if c is not None and math.prod(c.shape)]
         layers.append(
             LayerDifference(
                 name=prefixes[k] if k < len(prefixes) else str(k),

@@ -1,10 +1,12 @@
 """The record of every change: an index of figures, and bounded snapshots.
 
-Beside the state file `net.pt` lives `net.pt.history/`:
+Beside the state file `net.safetensors` lives `net.safetensors.history/`:
 - `index.jsonl`, one line of figures per change (step, command, loss, lr,
   how far the weights moved), appended, never rewritten;
-- `<id>.pt`, the state right after change <id>, as a hard link to the very
-  file that became the state (no extra bytes while it is current).
+- `<id>.safetensors` (the state file's own extension, when it has one),
+  the state right after change <id>, as a hard link to the very file that
+  became the state (no extra bytes while it is current); snapshots written
+  before format 3 are `<id>.pt` and stay readable.
 
 Only the newest snapshots are kept: at most keep_snapshots() of them, and no
 more than snapshot_budget() bytes, so a large layer cannot fill the disk.
@@ -69,11 +71,28 @@ def check_settings() -> None:
 
 
 def folder(path: Path) -> Path:
+    path = state_file.source(path)
     return path.with_name(path.name + ".history")
 
 
+SNAPSHOT_SUFFIXES = (".safetensors", ".pt")
+
+
+def new_snapshot_path(path: Path, entry_id: int) -> Path:
+    """Where change <id>'s snapshot is written: named with the state file's extension."""
+    return path.with_name(path.name + ".history") / f"{entry_id}{path.suffix or '.safetensors'}"
+
+
 def snapshot_path(path: Path, entry_id: int) -> Path:
-    return folder(path) / f"{entry_id}.pt"
+    """Change <id>'s snapshot: whichever name it was written under (new_snapshot_path's when none is there)."""
+    first = new_snapshot_path(path, entry_id)
+    if first.exists():
+        return first
+    for suffix in SNAPSHOT_SUFFIXES:
+        other = folder(path) / f"{entry_id}{suffix}"
+        if other.exists():
+            return other
+    return first
 
 
 def read_index(path: Path) -> list[dict]:
@@ -127,6 +146,7 @@ def head(data: dict | None) -> dict:
 def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int | None = None) -> dict:
     """Save `new` as the state, snapshot it, and append its entry. Call under the lock."""
     keep, budget = keep_snapshots(), snapshot_budget()
+    state_file.adopt_old_default(path)
     before = head(old)
     if old is None:
         # a fresh state file: carry on any ids a removed one left in the folder
@@ -147,7 +167,7 @@ def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int |
     oldest = max(before["oldest"], cut + 1, 1)
     new = dict(new)
     new["history"] = {"last_id": entry_id, "head": restores or entry_id, "oldest": oldest}
-    state_file.save(path, new, snapshot=snapshot_path(path, entry_id))
+    state_file.save(path, new, snapshot=new_snapshot_path(path, entry_id))
     with open(folder(path) / "index.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry) + "\n")
     prune(path, before["oldest"], cut)
@@ -165,12 +185,13 @@ def keep_count(snapshot_bytes: int, keep: int | None = None, budget: int | None 
 def prune(path: Path, first: int, cut: int) -> None:
     """Drop the snapshots first..cut; amortised O(1) per change."""
     for entry_id in range(max(first, 1), cut + 1):
-        try:
-            snapshot_path(path, entry_id).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            break
+        for name in {new_snapshot_path(path, entry_id).name, *(f"{entry_id}{s}" for s in SNAPSHOT_SUFFIXES)}:
+            try:
+                (folder(path) / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return
 
 
 def effective(entries_by_id: dict[int, dict], entry_id: int | None) -> int | None:
@@ -208,7 +229,7 @@ def undo_target(path: Path, data: dict, count: int) -> tuple[int, list[dict]]:
     return current, path_back
 
 
-def load_snapshot(path: Path, entry_id: int) -> dict:
+def load_snapshot(path: Path, entry_id: int, framework: str = "pt") -> dict:
     snap = snapshot_path(path, entry_id)
     if not snap.exists():
         raise LinctlError(
@@ -217,6 +238,7 @@ def load_snapshot(path: Path, entry_id: int) -> dict:
     return state_file.load(
         snap,
         fix="it was left untouched: delete it to drop that entry's snapshot (its figures stay in 'linctl history')",
+        framework=framework,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-FORMAT = 2
+FORMAT = 3
 
 
 def _names_as_torch_names_them(data: dict) -> dict:
@@ -26,7 +26,15 @@ def _names_as_torch_names_them(data: dict) -> dict:
     return data
 
 
-UPGRADES: list[Callable[[dict], dict]] = [_names_as_torch_names_them]  # UPGRADES[n - 1] takes format n to n + 1
+def _safetensors(data: dict) -> dict:
+    """2 -> 3: the same fields; format 3 is the file's encoding (safetensors, store/codec.py), written on save."""
+    return data
+
+
+UPGRADES: list[Callable[[dict], dict]] = [
+    _names_as_torch_names_them,
+    _safetensors,
+]  # UPGRADES[n - 1] takes format n to n + 1
 
 
 def migrate(data: object) -> object:

@@ -1,8 +1,11 @@
 """Load and save the network file: versioned, atomic, safe to load.
 
-The file is a plain dict written by torch.save and read back with
-torch.load(weights_only=True, mmap=True), so a file from elsewhere can never
-run code, and nothing in it is copied before it is checked. Every field is
+The file is safetensors (format 3, store/codec.py): tensors as tensors, the
+rest as JSON in its header, read with numpy alone by the commands that only
+look, so a file from elsewhere can never run code, and its header is checked
+against the file's size before anything is allocated. Files of formats 1 and
+2 (a dict written by torch.save) are read with torch.load(weights_only=True,
+mmap=True) and written back as format 3 on the next change. Every field is
 checked (`check`): a file that claims more than it holds, or holds anything
 linctl would not have written, is refused with one line and left as it is.
 Writes go to a temp file beside the target, are flushed to disk, then
@@ -25,7 +28,8 @@ from linctl.store.migrations import FORMAT, migrate
 
 MAX_LAYERS = 64
 APP = "linctl"
-DEFAULT_PATH = os.path.join(".linctl", "net.pt")
+DEFAULT_PATH = os.path.join(".linctl", "net.safetensors")
+OLD_DEFAULT_PATH = os.path.join(".linctl", "net.pt")  # formats 1 and 2
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 # what to do about an unusable file; a history snapshot gets its own advice
 FIX_STATE = "it was left untouched: move it away or pass another --state"
@@ -101,15 +105,22 @@ def _check_not_dir(path: Path) -> None:
         raise LinctlError(f"cannot look at {path}: {exc.strerror or exc}; pass another --state") from None
     if is_dir:
         raise LinctlError(
-            f"state path {path} is a directory; pass a file path such as --state {path / 'net.pt'} "
+            f"state path {path} is a directory; pass a file path such as --state {path / 'net.safetensors'} "
             "(or set LINCTL_STATE to one)"
         )
+
+
+def source(path: Path) -> Path:
+    """The file to read for `path`: the old default .linctl/net.pt while only it exists, else `path`."""
+    if path == Path(DEFAULT_PATH) and not path.exists() and Path(OLD_DEFAULT_PATH).is_file():
+        return Path(OLD_DEFAULT_PATH)
+    return path
 
 
 def exists(path: Path) -> bool:
     _check_not_dir(path)
     try:
-        return path.exists()
+        return source(path).exists()
     except OSError as exc:
         raise LinctlError(f"cannot look at {path}: {exc.strerror or exc}; pass another --state") from None
 
@@ -118,12 +129,16 @@ def exists(path: Path) -> bool:
 # loading
 
 
-def load(path: Path, fix: str = FIX_STATE) -> dict:
-    """Read and check a state file; every failure is one clear LinctlError ending in `fix`."""
-    import pickle
+def load(path: Path, fix: str = FIX_STATE, framework: str = "pt") -> dict:
+    """Read and check a state file; every failure is one clear LinctlError ending in `fix`.
 
-    import torch
+    `framework` 'numpy' reads a format-3 file as numpy arrays without torch
+    (the commands that only look); 'pt' gives torch tensors. Older files
+    always need torch and give torch tensors.
+    """
+    from linctl.store import codec
 
+    path = source(path)
     _check_not_dir(path)
     if not path.exists():
         raise LinctlError(f"no network at {path}; create one with 'linctl inspect IN OUT' or pass --state")
@@ -135,12 +150,45 @@ def load(path: Path, fix: str = FIX_STATE) -> dict:
         raise LinctlError(
             f"cannot read {path}: {exc.strerror}; check its permissions or pass another --state"
         ) from None
-    if magic != b"PK\x03\x04":
-        what = "it is empty" if not magic else "it is not a file written by torch.save"
-        raise LinctlError(f"cannot read {path}: not a linctl state file ({what}); {fix}")
+    if magic == codec.MAGIC_TORCH:
+        data = _load_torch(path, fix)
+        with contextlib.suppress(OSError):  # replaced meanwhile (a writer's os.replace): either size is honest
+            size = max(size, path.stat().st_size)
+    else:
+        try:
+            data = codec.read(path, framework)
+        except codec.BadFile as exc:
+            raise LinctlError(f"cannot read {path}: not a linctl state file ({exc}); {fix}") from None
+        except OSError as exc:
+            raise LinctlError(f"cannot read {path}: {exc.strerror or exc}; {fix}") from None
+    data = migrate(data)
+    # a safetensors file's tensors were each checked against the file by its header
+    check(data, path, size=size if magic == codec.MAGIC_TORCH else None, fix=fix)
+    assert isinstance(data, dict)  # check() refuses anything else
+    if framework == "numpy" and magic == codec.MAGIC_TORCH:
+        data = _as_numpy(data)  # one kind of array for the commands that only look, whichever file they read
+    return data
+
+
+def _as_numpy(data: dict) -> dict:
+    data = dict(data)
+    for group in ("params", "grads"):
+        data[group] = {k: None if v is None else v.numpy() for k, v in data[group].items()}
+    for key in ("last_x", "last_t"):
+        if data.get(key) is not None:
+            data[key] = data[key].numpy()
+    return data
+
+
+def _load_torch(path: Path, fix: str) -> object:
+    """A format 1 or 2 file: a dict written by torch.save."""
+    import pickle
+
+    import torch
+
     try:
         # mmap: tensors stay views of the file until check() has seen every one
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
         raise LinctlError(
@@ -150,12 +198,16 @@ def load(path: Path, fix: str = FIX_STATE) -> dict:
     except Exception as exc:  # whatever a damaged or crafted zip makes torch raise
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LinctlError(f"cannot read {path}: not a complete linctl state file ({reason[:120]}); {fix}") from None
-    with contextlib.suppress(OSError):  # replaced meanwhile (a writer's os.replace): either size is honest
-        size = max(size, path.stat().st_size)
-    data = migrate(data)
-    check(data, path, size=size, fix=fix)
-    assert isinstance(data, dict)  # check() refuses anything else
-    return data
+
+
+def is_old_format(path: Path) -> bool:
+    """A format 1 or 2 file (torch.save's zip) at `path`."""
+    from linctl.store import codec
+
+    try:
+        return path.is_file() and codec.is_torch_zip(path)
+    except OSError:
+        return False
 
 
 class _Unusable(Exception):
@@ -206,10 +258,12 @@ def _bytes(n: int) -> str:
 
 
 def _check(data: object, size: int | None) -> None:
-    import torch
+    import sys
 
     from linctl.model import spec
-    from linctl.model.network import element_size, torch_dtype
+    from linctl.model.network import element_size
+
+    torch = sys.modules.get("torch")  # torch tensors come only from torch, so a file read without it has none
 
     if not isinstance(data, dict) or data.get("app") != APP:
         raise _Unusable("no linctl header")
@@ -219,7 +273,7 @@ def _check(data: object, size: int | None) -> None:
     dtype_name = data.get("dtype", "float32")
     if dtype_name not in spec.DTYPES:
         raise _Unusable(f"dtype {_show(dtype_name)} is not one of {', '.join(spec.DTYPES)}")
-    dtype = torch_dtype(dtype_name)
+    dtype = dtype_name
 
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
@@ -279,7 +333,7 @@ def _check(data: object, size: int | None) -> None:
         value = data.get(key)
         if value is not None:
             _tensor(torch, value, key, dtype, None)
-            if value.dim() != 2 or value.shape[0] < 1 or value.shape[1] != width:
+            if len(value.shape) != 2 or value.shape[0] < 1 or value.shape[1] != width:
                 raise _Unusable(f"{key} has shape {tuple(value.shape)}, not (rows, {width}) with {what}={width}")
     _history(data.get("history"))
 
@@ -293,16 +347,22 @@ def _network(specs) -> str:
     return f"a Sequential of {len(specs)} Linear layers ({' -> '.join(map(str, spec.sizes(specs)))})"
 
 
-def _tensor(torch, value: object, what: str, dtype, shape: tuple[int, ...] | None) -> None:
-    """A dense CPU tensor of `dtype` and `shape` whose storage really holds its numbers."""
-    if not isinstance(value, torch.Tensor):
+def _tensor(torch, value: object, what: str, dtype: str, shape: tuple[int, ...] | None) -> None:
+    """A dense CPU tensor (or numpy array) of `dtype` and `shape` whose storage really holds its numbers."""
+    import numpy
+
+    if isinstance(value, numpy.ndarray):  # read from safetensors: its bytes were checked against the file
+        if value.dtype.name != dtype:
+            raise _Unusable(f"{what} is {value.dtype.name}, but the network is {dtype}")
+        if shape is not None and tuple(value.shape) != shape:
+            raise _Unusable(f"{what} has shape {tuple(value.shape)}, not {shape}")
+        return
+    if torch is None or not isinstance(value, torch.Tensor):
         raise _Unusable(f"{what} is a {type(value).__name__}, not a tensor")
     if value.layout != torch.strided or value.device.type != "cpu":
         raise _Unusable(f"{what} is a {value.layout} tensor on {value.device}, not a dense CPU tensor")
-    if value.dtype != dtype:
-        raise _Unusable(
-            f"{what} is {str(value.dtype).removeprefix('torch.')}, but the network is {str(dtype).removeprefix('torch.')}"
-        )
+    if str(value.dtype).removeprefix("torch.") != dtype:
+        raise _Unusable(f"{what} is {str(value.dtype).removeprefix('torch.')}, but the network is {dtype}")
     if value.requires_grad:
         raise _Unusable(f"{what} requires grad; a state file holds plain tensors")
     if shape is not None and tuple(value.shape) != shape:
@@ -421,12 +481,11 @@ def _optimizer(torch, entry: object, shapes: list[tuple[int, ...]], dtype) -> No
         for key, value in buffers.items():
             what = f"the {name} {key} of parameter {index}"
             if key == "step":  # a 0-d float tensor (torch's scalar dtype), or a number from older torch
-                if isinstance(value, torch.Tensor):
-                    if value.dtype not in (torch.float32, torch.float64):
-                        raise _Unusable(
-                            f"{what} is a {str(value.dtype).removeprefix('torch.')} tensor, not a float count"
-                        )
-                    _tensor(torch, value, what, value.dtype, ())
+                if hasattr(value, "dtype") and hasattr(value, "shape"):
+                    kind = str(value.dtype).removeprefix("torch.")
+                    if kind not in ("float32", "float64"):
+                        raise _Unusable(f"{what} is a {kind} tensor, not a float count")
+                    _tensor(torch, value, what, kind, ())
                     value = float(value)
                 if not _is_number(value) or value < 0:
                     raise _Unusable(f"{what} is {_show(value)}, not a count 0 or more")
@@ -458,18 +517,25 @@ def _history(info: object) -> None:
 
 
 def save(path: Path, data: dict, snapshot: Path | None = None) -> None:
-    """Atomic write; `snapshot`, if given, gets the same bytes (a hard link where possible)."""
-    import torch
+    """Atomic write in the current format; `snapshot`, if given, gets the same bytes (a hard link where possible).
+
+    A file of an older format at `path` is kept beside it as `path`.bak first, with a note.
+    """
+    from linctl.store import codec
 
     _check_not_dir(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LinctlError(f"cannot create the folder for {path}: {exc.strerror}; pass a writable --state") from None
+    content = codec.to_bytes({**data, "format": FORMAT})
+    if is_old_format(path):
+        kept = backup(path)
+        _note(f"{path} is now written as safetensors (format {FORMAT}); its old bytes are kept in {kept}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            torch.save(data, handle)
+            handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         if snapshot is not None:
@@ -483,7 +549,31 @@ def save(path: Path, data: dict, snapshot: Path | None = None) -> None:
             tmp.unlink()
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _note(message: str) -> None:
+    import sys
+
+    print(f"linctl: {message}", file=sys.stderr)
+
+
+def adopt_old_default(path: Path) -> None:
+    """Before the first write to the default path while only .linctl/net.pt exists: its history comes along.
+
+    The old file stays where it is; its history folder's files are linked
+    into the new one, so undo and diff go back across the switch.
+    """
+    old = Path(OLD_DEFAULT_PATH)
+    if path != Path(DEFAULT_PATH) or path.exists() or not old.is_file():
+        return
+    old_history, new_history = old.with_name(old.name + ".history"), path.with_name(path.name + ".history")
+    if old_history.is_dir() and not new_history.exists():
+        try:
+            shutil.copytree(old_history, new_history, copy_function=_link_or_copy)
+        except OSError as exc:
+            raise LinctlError(f"cannot carry {old_history} over to {new_history}: {exc}; nothing was changed") from None
+    _note(f"read the network from {old} (the old default); it is now saved in {path}, and {old} is left as it was")
+
+
+def _link_or_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
     """The same bytes under a second name: a hard link, or a copy where links fail."""
     try:
         os.link(source, target)
