@@ -211,3 +211,18 @@ def test_the_python_export_of_an_imported_stack_starts_from_its_weights(tmp_path
     params = saved(state)["params"]
     for name, value in params.items():
         assert torch.equal(f32(result[name]), value), name
+
+
+def test_a_change_that_cannot_be_replayed_is_loaded_from_its_snapshot(tmp_path, state):
+    run_json("inspect", "2", "2", "--seed", "1", state=state)
+    run_json(
+        "train", "--x", "1,2;3,4;5,6", "--t", "1,0;0,1;1,1", "--steps", "4", "--lr", "0.1", state=state
+    )  # no --seed
+    run_json("train-step", "--lr", "0.05", "--momentum", "0.9", state=state)
+    out = run_json("export", "--python", str(tmp_path / "s.py"), state=state)
+    text = (tmp_path / "s.py").read_text()
+    assert "# not replayed: train shuffled without --seed" in text
+    result = _program_result(Path(out["program"]))
+    params = saved(state)["params"]
+    for name, value in params.items():
+        assert torch.equal(f32(result[name]), value), name
