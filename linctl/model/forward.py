@@ -27,8 +27,9 @@ def compare(a, b) -> tuple[float, bool]:
     finite = torch.isfinite(diff)
     worst = float(diff[finite].max()) if finite.any() else 0.0
     rtol, atol = tolerance(a.dtype)
-    same = bool(torch.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
-    return worst, same
+    # torch.allclose(a, b, rtol, atol, equal_nan=True), written out: its first call costs ~0.07 s of set-up
+    close = (a == b) | ((diff <= atol + rtol * b.abs()) & torch.isfinite(b)) | (torch.isnan(a) & torch.isnan(b))
+    return worst, bool(close.all())
 
 
 @dataclass
