@@ -56,7 +56,11 @@ def wall(cmd: list[str], repeat: int, env: dict | None = None, stdin: str | None
 
 
 def paired(
-    ours: list[str], ref: list[str], repeat: int, before: Callable[[], None] | None = None
+    ours: list[str],
+    ref: list[str],
+    repeat: int,
+    before: Callable[[], None] | None = None,
+    env: dict | None = None,
 ) -> tuple[float, float, float]:
     """Two commands run turn about, after one unmeasured run of each: the median
     wall time of each, and the median of the pairs' ratios (ours / ref).
@@ -71,11 +75,11 @@ def paired(
         if before is not None:
             before()
         if run % 2:
-            ref_time = wall(ref, 1)
-            ours_time = wall(ours, 1)
+            ref_time = wall(ref, 1, env=env)
+            ours_time = wall(ours, 1, env=env)
         else:
-            ours_time = wall(ours, 1)
-            ref_time = wall(ref, 1)
+            ours_time = wall(ours, 1, env=env)
+            ref_time = wall(ref, 1, env=env)
         if run:  # the first pair warms the file cache and the bytecode
             ours_times.append(ours_time)
             ref_times.append(ref_time)
@@ -526,6 +530,118 @@ def header() -> None:
     print(f"machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}")
 
 
+REFERENCE_READ = """
+import sys, torch
+from safetensors.torch import load_file
+for name, value in load_file(sys.argv[1]).items():
+    print(name, value)
+"""
+
+
+def figure_9(report: Report, repeat: int, work: Path) -> None:
+    """The read-only commands, which open the safetensors state with numpy and never import torch."""
+    print("9. read-only commands on the safetensors state (no torch) vs a torch script printing the file")
+    small, big = work / "read9" / "small.safetensors", work / "read9" / "big.safetensors"
+    small.parent.mkdir()
+    subprocess.run(linctl("inspect", "3", "2", "--seed", "0", "--state", str(small)), check=True, capture_output=True)
+    subprocess.run(
+        linctl("backward", "--x", "1,2,3", "--t", "1,0", "--state", str(small)), check=True, capture_output=True
+    )
+    subprocess.run(
+        linctl("inspect", "4096", "4096", "--seed", "0", "--state", str(big)), check=True, capture_output=True
+    )
+    help_s = wall(linctl("--help"), repeat)
+    for name, cmd, state in (
+        ("inspect (3->2)", ["inspect"], small),
+        ("history (3->2)", ["history"], small),
+        ("diff (3->2)", ["diff"], small),
+        ("inspect (4096x4096)", ["inspect"], big),
+    ):
+        ours, ref, ratio = paired(linctl(*cmd, "--state", str(state)), [PY, "-c", REFERENCE_READ, str(state)], repeat)
+        if state is small:
+            report.add(
+                "9", f"linctl {name} vs torch loading and printing it", ours, ref, ratio, "<= 0.25", ratio <= 0.25
+            )
+        report.add(
+            "9",
+            f"linctl {name} vs linctl --help ({help_s:.3f} s)",
+            ours,
+            help_s,
+            ours / help_s,
+            "<= 1.5",
+            ours / help_s <= 1.5,
+        )
+
+
+REFERENCE_PLOT = """
+import sys, torch
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(2, 256), torch.nn.Tanh(), torch.nn.Linear(256, 1), torch.nn.Sigmoid())
+xs = torch.linspace(-1, 1, 40)
+ys = torch.linspace(-1, 1, 20)
+grid = torch.cartesian_prod(ys, xs)[:, [1, 0]]
+print(net(grid).detach())
+"""
+
+REFERENCE_HEATMAP = """
+import sys, torch
+from safetensors.torch import load_file
+torch.set_printoptions(profile="default")
+print(load_file(sys.argv[1])["params/weight"])
+"""
+
+
+def figure_10(report: Report, repeat: int, work: Path) -> None:
+    """The pictures: the autograd graph, the decision surface, a big heatmap."""
+    import numpy as np
+
+    print("10. graph, plot and a 4096x4096 heatmap vs plain torch doing the same work")
+    rng = np.random.default_rng(0)
+    x = ",".join(f"{v:.4f}" for v in rng.random(784))
+    t = ",".join(f"{v:.4f}" for v in rng.random(10))
+    state, _reset = stack_state(work, "stack10")
+    ours, ref, ratio = paired(
+        linctl("graph", f"--x={x}", f"--t={t}", "--state", str(state)), [PY, "-c", REFERENCE_BACKWARD, x, t], repeat
+    )
+    report.add("10", "linctl graph (784-256-10) vs plain forward+backward", ours, ref, ratio, "<= 1.2", ratio <= 1.2)
+    plane = work / "plot10.safetensors"
+    subprocess.run(
+        linctl(
+            "inspect",
+            "2",
+            "256",
+            "1",
+            "--seed",
+            "0",
+            "--activation",
+            "tanh",
+            "--activation",
+            "sigmoid",
+            "--state",
+            str(plane),
+        ),
+        check=True,
+        capture_output=True,
+    )
+    ours, ref, ratio = paired(linctl("plot", "--state", str(plane)), [PY, "-c", REFERENCE_PLOT], repeat)
+    report.add(
+        "10", "linctl plot (2-256-1, 40x20 grid) vs torch evaluating it", ours, ref, ratio, "<= 1.2", ratio <= 1.2
+    )
+    big = work / "heat10.safetensors"
+    subprocess.run(
+        linctl("inspect", "4096", "4096", "--seed", "0", "--state", str(big)), check=True, capture_output=True
+    )
+    ours, ref, ratio = paired(
+        linctl("inspect", "--state", str(big)),
+        [PY, "-c", REFERENCE_HEATMAP, str(big)],
+        repeat,
+        env={"FORCE_COLOR": "1", "COLUMNS": "120"},
+    )
+    report.add(
+        "10", "linctl inspect 4096x4096 heatmap (colour) vs torch printing it", ours, ref, ratio, "<= 1.3", ratio <= 1.3
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -537,9 +653,9 @@ def main() -> int:
     only = None
     if args.only:
         only = {n.strip() for n in args.only.split(",") if n.strip()}
-        unknown = only - {str(n) for n in range(1, 9)}
+        unknown = only - {str(n) for n in range(1, 11)}
         if unknown:
-            parser.error(f"--only: no figure {', '.join(sorted(unknown))}; the figures are 1 to 8")
+            parser.error(f"--only: no figure {', '.join(sorted(unknown))}; the figures are 1 to 10")
     repeat = 3 if args.quick else 7
     header()
     report = Report()
@@ -560,6 +676,8 @@ def main() -> int:
                 lambda: figure_7(report, 5_000 if args.quick else 20_000, 3 if args.quick else 7, work),
             ),
             ("8", "help", lambda: figure_8(report, 7 if args.quick else 21, work)),
+            ("9", "read-only commands", lambda: figure_9(report, 5 if args.quick else 11, work)),
+            ("10", "pictures", lambda: figure_10(report, 3 if args.quick else 7, work)),
         ]
         for figure, name, run in steps:
             if only is not None and figure not in only:
