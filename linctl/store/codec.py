@@ -205,6 +205,18 @@ def read(path: Path, framework: str = "numpy") -> Any:
     return decode(structure, tensors)
 
 
+def write(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
+    """The safetensors file, written by the library straight to `path`."""
+    from safetensors.numpy import save_file
+
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except OSError:
+        raise
+    except Exception as exc:  # the library's own error for a write that failed: the caller's OSError path
+        raise OSError(str(exc)) from None
+
+
 def to_bytes(data: dict) -> bytes:
     from safetensors.numpy import save
 

@@ -528,15 +528,14 @@ def save(path: Path, data: dict, snapshot: Path | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LinctlError(f"cannot create the folder for {path}: {exc.strerror}; pass a writable --state") from None
-    content = codec.to_bytes({**data, "format": FORMAT})
+    tensors, metadata = codec.encode({**data, "format": FORMAT})
     if is_old_format(path):
         kept = backup(path)
         _note(f"{path} is now written as safetensors (format {FORMAT}); its old bytes are kept in {kept}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(content)
-            handle.flush()
+        codec.write(tmp, tensors, metadata)  # straight to the file: no second copy of the tensors in memory
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         if snapshot is not None:
             snapshot.parent.mkdir(parents=True, exist_ok=True)
