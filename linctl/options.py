@@ -226,6 +226,16 @@ ActOpt = Annotated[
         help="For this run: none|sigmoid|relu|tanh; once for every layer, or once per layer in order.",
     ),
 ]
+LayerActOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--activation",
+        parser=choice_parser("--activation", ACTIVATIONS),
+        metavar="NAME",
+        rich_help_panel=NETWORK,
+        help="none|sigmoid|relu|tanh after each layer: once for every layer, or once per layer in order.",
+    ),
+]
 OptimizerOpt = Annotated[
     str | None,
     typer.Option(

@@ -9,12 +9,12 @@ import typer
 from linctl import session
 from linctl.errors import UsageError
 from linctl.options import (
-    ACTIVATIONS,
     DTYPES,
     NETWORK,
     DeviceOpt,
     HtmlOpt,
     JsonOpt,
+    LayerActOpt,
     Rows,
     StateOpt,
     SvgOpt,
@@ -70,16 +70,7 @@ def inspect(
     no_bias: Annotated[
         bool, typer.Option("--no-bias", help="Build every layer without a bias.", rich_help_panel=NETWORK)
     ] = False,
-    activation: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--activation",
-            parser=choice_parser("--activation", ACTIVATIONS),
-            metavar="NAME",
-            rich_help_panel=NETWORK,
-            help="none|sigmoid|relu|tanh after each layer: once for every layer, or once per layer in order.",
-        ),
-    ] = None,
+    activation: LayerActOpt = None,
     dtype: Annotated[
         str,
         typer.Option(
@@ -200,14 +191,17 @@ def set_values(
     parsed = [parsing.parse_assignment(a) for a in assignments]
     path = session.path_of(state)
 
+    described = []  # the network as the edits left it, without reading the file again
+
     def work(net):
         changes = []
         for name, index, value in parsed:
             full, old, new = set_value(net, name, index, value)
             changes.append({"name": full, "index": list(index), "old": old, "new": new})
+        described.append(describe(net.to_state()))
         return changes
 
     changes = session.change(path, "cpu", work, lambda r: {"loss": None, "lr": None})
-    d = describe(session.read_data(path))
+    d = described[0]
     notes = [n for c in changes if (n := set_note(c["name"], tuple(c["index"]), c["new"]))]
     emit(as_json, lambda: set_json(changes, d, str(path)), lambda: set_view(changes, d, str(path)), notes)

@@ -9,7 +9,7 @@ import typer
 
 from linctl import session
 from linctl.errors import UsageError
-from linctl.options import ACTIVATIONS, NETWORK, OUTPUT, JsonOpt, StateOpt, choice_parser
+from linctl.options import NETWORK, OUTPUT, JsonOpt, LayerActOpt, StateOpt
 
 EXPORT_KINDS = (".pt", ".pth", ".safetensors", ".json")
 
@@ -114,16 +114,7 @@ def import_(
             help="Build from PREFIX.weight/PREFIX.bias; repeat for a stack, in order.",
         ),
     ] = None,
-    activation: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--activation",
-            parser=choice_parser("--activation", ACTIVATIONS),
-            metavar="NAME",
-            rich_help_panel=NETWORK,
-            help="none|sigmoid|relu|tanh after each layer: once for every layer, or once per layer in order.",
-        ),
-    ] = None,
+    activation: LayerActOpt = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
