@@ -215,7 +215,7 @@ def figure_3(report: Report, repeat: int, work: Path) -> None:
 REFERENCE_LOOP = """
 import json, sys, time
 import numpy as np, pandas as pd, torch
-data = torch.from_numpy(pd.read_csv(sys.argv[1], dtype=np.float64).to_numpy()).to(torch.float32)
+data = torch.from_numpy(pd.read_csv(sys.argv[1], dtype=np.float64).to_numpy(copy=True)).to(torch.float32)
 x, t = data[:, :16].contiguous(), data[:, 16:].contiguous()
 torch.manual_seed(0)
 net = torch.nn.Linear(16, 4)
@@ -392,7 +392,7 @@ def figure_6(report: Report, repeat: int, work: Path) -> None:
 REFERENCE_STACK_LOOP = """
 import copy, json, sys, time
 import numpy as np, pandas as pd, torch
-data = torch.from_numpy(pd.read_csv(sys.argv[1], dtype=np.float64).to_numpy()).to(torch.float32)
+data = torch.from_numpy(pd.read_csv(sys.argv[1], dtype=np.float64).to_numpy(copy=True)).to(torch.float32)
 x, t = data[:, :784].contiguous(), data[:, 784:].contiguous()
 batch = int(sys.argv[2])
 torch.manual_seed(0)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from linctl import __version__, session
-from linctl.commands import history, network, pictures, porting, shell, stepping, training
 from linctl.errors import LinctlError
 
 
@@ -135,17 +134,27 @@ def version_callback(value: bool) -> None:
 
 HELP = "Inspect and step PyTorch linear networks from the command line: every number shown and checked."
 
-app = typer.Typer(
-    cls=Group,
-    add_completion=True,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",  # options grouped in panels: Network, Data, Optimizer, Output
-    help=HELP,
-)
+# every command: its name, and where its function lives in linctl.commands (the order of --help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("network", "inspect"),
+    "forward": ("network", "forward"),
+    "backward": ("stepping", "backward"),
+    "step": ("stepping", "step"),
+    "zero-grad": ("stepping", "zero_grad"),
+    "train-step": ("stepping", "train_step"),
+    "train": ("training", "train"),
+    "history": ("history", "history"),
+    "undo": ("history", "undo"),
+    "diff": ("history", "diff"),
+    "set": ("network", "set_values"),
+    "shell": ("shell", "shell"),
+    "export": ("porting", "export"),
+    "import": ("porting", "import_"),
+    "graph": ("pictures", "graph"),
+    "plot": ("pictures", "plot"),
+}
 
 
-@app.callback()
 def root(
     version: Annotated[
         bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version and exit.")
@@ -154,24 +163,45 @@ def root(
     """Inspect and step PyTorch linear networks from the command line: every number shown and checked."""
 
 
-app.command()(network.inspect)
-app.command()(network.forward)
-app.command()(stepping.backward)
-app.command()(stepping.step)
-app.command("zero-grad")(stepping.zero_grad)
-app.command("train-step")(stepping.train_step)
-app.command()(training.train)
-app.command("history")(history.history)
-app.command()(history.undo)
-app.command()(history.diff)
-app.command("set")(network.set_values)
-app.command()(shell.shell)
-app.command()(porting.export)
-app.command("import")(porting.import_)
-app.command()(pictures.graph)
-app.command()(pictures.plot)
+def build(names: Iterable[str]) -> typer.Typer:
+    """The Typer app with these commands (the whole CLI: all of COMMANDS)."""
+    from importlib import import_module
+
+    built = typer.Typer(
+        cls=Group,
+        add_completion=True,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",  # options grouped in panels: Network, Data, Optimizer, Output
+        help=HELP,
+    )
+    built.callback()(root)
+    for name in names:
+        module, function = COMMANDS[name]
+        built.command(name)(getattr(import_module(f"linctl.commands.{module}"), function))
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    """`app`, the whole CLI, is built on first use."""
+    if name == "app":
+        whole = build(COMMANDS)
+        globals()["app"] = whole
+        return whole
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    """The console entry point."""
-    app()
+    """The console entry point.
+
+    A command line that names one command (all but `shell`, which runs any
+    of them) gets an app with that command alone: Typer then builds one
+    command's options instead of all sixteen's, and imports one module.
+    Everything else (--help, --version, completion, a mistyped name) gets the whole CLI.
+    """
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    completing = any(key.endswith("_COMPLETE") for key in os.environ)
+    if first in COMMANDS and first != "shell" and not completing:
+        build([first])()
+    else:
+        __getattr__("app")()

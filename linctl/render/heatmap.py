@@ -137,18 +137,15 @@ class Heat:
         """The plain table again, every number on its colour."""
         from rich.console import Group
 
-        from linctl.render.widgets import fmt, shape, table, text
+        from linctl.render.widgets import labelled_grid, shape, text
 
         row_name, col_name = self.labels
-        grid = table()
         labelled = not vector and row_name is not None
-        if labelled:
-            grid.add_column("", style="bold")
-        for c in range(array.shape[1]):
-            grid.add_column(f"{col_name}[{c}]", justify="right")
-        for r, row in enumerate(array.tolist()):
-            cells = [text(fmt(v), style_for(v, *scale)) for v in row]
-            grid.add_row(*([f"{row_name}[{r}]"] if labelled else []), *cells)
+
+        def cell(value: str, r: int, c: int):
+            return text(value, style_for(float(array[r, c]), *scale))
+
+        grid = labelled_grid(array, row_name if labelled else None, col_name, cell)
         yield Group(text(f"{self.title}  shape {shape(self.tensor)}", "bold"), grid)
 
     def _blocks(self, array, low: float, high: float, width: int):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from linctl.render.layers import layer_entry, layer_title, prefixed, symbols, with_layers
 from linctl.render.widgets import (
     changed_matrix,
@@ -12,7 +14,9 @@ from linctl.render.widgets import (
     plain,
     samples,
     settings_text,
+    shape,
     show,
+    shown_alike,
     tensor_view,
     text,
     vector,
@@ -65,6 +69,18 @@ def _grad(title: str, tensor, what_none: str = "None"):
     return tensor_view(title, tensor) if tensor is not None else text(f"{title}: {what_none}")
 
 
+def _hand(title: str, hand, autograd, autograd_title: str):
+    """A gradient by hand; when it is too big to show whole and its corners read exactly as autograd's
+    just shown, one line says so instead of the same table twice."""
+    if shown_alike(hand, autograd):
+        count = math.prod(hand.shape)
+        return text(
+            f"{title}  shape {shape(hand)}: every number shown is as in {autograd_title} above, "
+            f"to 4 decimals; the check below compares all {count:,}"
+        )
+    return _grad(title, hand)
+
+
 def loss_lines(r) -> list:
     from linctl.model.registry import loss
 
@@ -111,7 +127,8 @@ def backward_parts(r) -> list:
     if first:
         parts.append(
             text(
-                "weight.grad before: None (first backward since the gradients were cleared); "
+                f"{'weight.grad' if len(r.layers) == 1 else 'every .grad'} before: None "
+                "(first backward since the gradients were cleared); "
                 "gradients accumulate, so another backward without zero-grad will ADD to what follows"
             )
         )
@@ -138,10 +155,10 @@ def backward_parts(r) -> list:
                 f"by hand (chain rule): dL/dy = dL/do · {DERIVATIVES[layer.activation]};  "
                 "dL/dW = (dL/dy)ᵀ·x;  dL/db = Σ_batch dL/dy"
             ),
-            _grad("dL/dW by hand (this backward alone)", layer.manual_weight_grad),
+            _hand("dL/dW by hand (this backward alone)", layer.manual_weight_grad, layer.weight_grad, "weight.grad"),
         ]
         if layer.manual_bias_grad is not None:
-            parts.append(_grad("dL/db by hand", layer.manual_bias_grad))
+            parts.append(_hand("dL/db by hand", layer.manual_bias_grad, layer.bias_grad, "bias.grad"))
     else:
         parts += backprop_parts(r)
     parts.append(check_line(r.match, r.max_abs_diff, "autograd's gradient vs by hand"))
@@ -165,15 +182,16 @@ def backprop_parts(r) -> list:
         else:
             rule = f"delta{k} = (delta{k + 1}·W{k + 1}) ⊙ {f}"
         x_name = "x" if k == 0 else f"h{k - 1}"
+        w_hand, b_hand = f"dL/d{prefixed(layer, 'weight')} by hand", f"dL/d{prefixed(layer, 'bias')} by hand"
         parts += [
             heading(
                 f"{layer_title(layer, count)}:  {rule};  dL/dW{k} = delta{k}ᵀ·{x_name};  dL/db{k} = Σ_batch delta{k}"
             ),
             samples(f"delta{k} = dL/dz{k}", layer.delta, "out"),
-            _grad(f"dL/d{prefixed(layer, 'weight')} by hand", layer.manual_weight_grad),
+            _hand(w_hand, layer.manual_weight_grad, layer.weight_grad, f"{prefixed(layer, 'weight')}.grad"),
         ]
         if layer.manual_bias_grad is not None:
-            parts.append(_grad(f"dL/d{prefixed(layer, 'bias')} by hand", layer.manual_bias_grad))
+            parts.append(_hand(b_hand, layer.manual_bias_grad, layer.bias_grad, f"{prefixed(layer, 'bias')}.grad"))
         parts.append(check_line(layer.match, layer.max_abs_diff, f"layer {layer.name}: autograd vs by hand"))
     return parts
 

@@ -64,7 +64,7 @@ def plain(tensor) -> Any:
 def console(record: bool = False):
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, record=record)
+    return Console(highlight=False, markup=False, emoji=False, soft_wrap=False, record=record)
 
 
 def print_json(data: dict) -> None:
@@ -116,6 +116,109 @@ def _values(tensor, rows: list[int | None], cols: list[int | None]) -> list[list
     return out
 
 
+def fitting(widths: list[int], gap: int | None, room: int, fixed: int = 0) -> list[int | None]:
+    """Which of the columns (their widths, the gap's place or None) fit in `room` characters.
+
+    A table of simple-heavy box with no edge padding is as wide as its cells plus 3 a column, less 1
+    (`fixed` is what the other columns take, the row labels). The columns kept are the first and last,
+    as many as fit, with one gap (None) between; a gap already there stays where it was.
+    """
+    n = len(widths)
+    order: list[int | None] = list(range(n))
+    if gap is not None:
+        order.insert(gap, None)
+
+    def width(kept: list[int | None]) -> int:
+        return fixed + sum(1 if i is None else widths[i] for i in kept) + 3 * len(kept) - 1
+
+    if width(order) <= room or n <= 2:
+        return order
+    left_most = n if gap is None else gap
+    for shown in range(n - 1, 1, -1):
+        left = min((shown + 1) // 2, left_most)
+        right = shown - left
+        if right > n - left_most and gap is not None:
+            continue
+        kept: list[int | None] = [*range(left), None, *range(n - right, n)]
+        if width(kept) <= room:
+            return kept
+    return [0, None, n - 1]
+
+
+class Fitted:
+    """A labelled table of a tensor's values whose columns are chosen when it is drawn:
+    as many of the first and last as the width holds, a gap (…) between."""
+
+    def __init__(self, col_labels: list[str], row_labels: list[str] | None, cells: list[list], gap: int | None):
+        self.col_labels = col_labels  # the candidate columns, without the gap
+        self.row_labels = row_labels
+        self.cells = cells  # rows of str or Text, one per candidate column
+        self.gap = gap
+
+    def build(self, room: int):
+        from rich.cells import cell_len
+
+        def size(cell) -> int:
+            return cell.cell_len if hasattr(cell, "cell_len") else cell_len(cell)
+
+        widths = [
+            max([cell_len(label)] + [size(row[i]) for row in self.cells]) for i, label in enumerate(self.col_labels)
+        ]
+        fixed = 0
+        if self.row_labels is not None:
+            fixed = max([0] + [cell_len(label) for label in self.row_labels]) + 3
+        kept = fitting(widths, self.gap, room, fixed)
+        grid = table()
+        if self.row_labels is not None:
+            grid.add_column("", style="bold")
+        for i in kept:
+            grid.add_column("…" if i is None else self.col_labels[i], justify="right")
+        for r, row in enumerate(self.cells):
+            dotted = self.row_labels is not None and self.row_labels[r] == "⋮"
+            filler = "⋱" if dotted else "…"
+            shown = [filler if i is None else row[i] for i in kept]
+            grid.add_row(*([] if self.row_labels is None else [self.row_labels[r]]), *shown)
+        return grid
+
+    def __rich_console__(self, console, options):
+        yield self.build(options.max_width)
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.build(options.max_width))
+
+
+def labelled_grid(tensor, row_name: str | None, col_name: str, cell=None) -> Fitted:
+    """A 2-D tensor as a Fitted table; `cell(text, r, c)` may dress each number (style, arrow)."""
+    rows, cols = _kept(tensor.shape[0]), _kept(tensor.shape[1])
+    gap = cols.index(None) if None in cols else None
+    values = _values(tensor, rows, cols)
+    cells = []
+    for r, row in zip(rows, values, strict=True):
+        kept = [(v, c) for v, c in zip(row, cols, strict=True) if c is not None]
+        if cell is not None and r is not None:
+            cells.append([cell(v, r, c) for v, c in kept])
+        else:
+            cells.append([v for v, _ in kept])
+    labels = None if row_name is None else ["⋮" if r is None else f"{row_name}[{r}]" for r in rows]
+    return Fitted([f"{col_name}[{c}]" for c in cols if c is not None], labels, cells, gap)
+
+
+def summarised(tensor) -> bool:
+    """Whether a tensor is too big to show whole (its view shows the corners)."""
+    return any(n > SHOW_LIMIT for n in tensor.shape)
+
+
+def shown_alike(a, b) -> bool:
+    """Whether two summarised tensors of one shape show the very same numbers in their views."""
+    if a is None or b is None or tuple(a.shape) != tuple(b.shape) or not summarised(a):
+        return False
+    a2, b2 = (a.reshape(1, -1), b.reshape(1, -1)) if a.ndim == 1 else (a, b)
+    rows, cols = _kept(a2.shape[0]), _kept(a2.shape[1])
+    return _values(a2, rows, cols) == _values(b2, rows, cols)
+
+
 def _titled(title: str, tensor, table):
     from rich.console import Group
 
@@ -123,53 +226,37 @@ def _titled(title: str, tensor, table):
 
 
 def matrix(title: str, tensor, row_name: str | None = "out", col_name: str = "in", styles=None, heat: bool = True):
-    """A labelled table for a 2-D tensor; rows and columns summarised when large.
+    """A labelled table for a 2-D tensor; rows and columns summarised when large or the screen narrow.
 
     With colour on (and `heat`), drawn as a heatmap: numbers on coloured cells, or a big matrix whole, downsampled.
     """
-    grid = table()
-    rows, cols = _kept(tensor.shape[0]), _kept(tensor.shape[1])
-    if row_name is not None:  # None: no row labels (a matrix beside one that has them)
-        grid.add_column("", style="bold")
-    for c in cols:
-        grid.add_column("…" if c is None else f"{col_name}[{c}]", justify="right")
-    for r, cells in zip(rows, _values(tensor, rows, cols), strict=True):
-        label = "⋮" if r is None else f"{row_name}[{r}]"
-        if styles is not None and r is not None:
-            cells = [_styled(cell, styles, r, c) for cell, c in zip(cells, cols, strict=True)]
-        grid.add_row(*([] if row_name is None else [label]), *cells)
+    cell = None if styles is None else (lambda value, r, c: _styled(value, styles, r, c))
+    grid = labelled_grid(tensor, row_name, col_name, cell)
     view = _titled(title, tensor, grid)
     if styles is not None or not heat:
         return view
     from linctl.render.heatmap import Heat
 
-    return Heat(view, tensor, title, (row_name, col_name), summarised=None in rows or None in cols)
+    summarised = tensor.shape[0] > SHOW_LIMIT or tensor.shape[1] > SHOW_LIMIT
+    return Heat(view, tensor, title, (row_name, col_name), summarised=summarised)
 
 
-def _styled(cell: str, styles, r: int, c: int | None) -> str:
-    if c is None:
-        return cell
+def _styled(cell: str, styles, r: int, c: int):
+    from rich.text import Text
+
     style = styles(r, c)
     if not style:
         return cell + " "
     arrow = "↑" if style == "green" else "↓"  # readable without colour too
-    return f"[{style}]{cell}{arrow}[/]"
+    return Text(cell + arrow, style=style)
 
 
 def vector(title: str, tensor, name: str = "out"):
     """A 1-D tensor as one row, labelled by index."""
-    grid = table()
-    cols = _kept(tensor.shape[0])
-    kept = [c for c in cols if c is not None]
-    values = iter(tensor[kept].tolist())
-    cells = []
-    for c in cols:
-        grid.add_column("…" if c is None else f"{name}[{c}]", justify="right")
-        cells.append("…" if c is None else fmt(next(values)))
-    grid.add_row(*cells)
+    grid = labelled_grid(tensor.reshape(1, -1), None, name)
     from linctl.render.heatmap import Heat
 
-    return Heat(_titled(title, tensor, grid), tensor, title, (name, name), summarised=None in cols)
+    return Heat(_titled(title, tensor, grid), tensor, title, (name, name), summarised=tensor.shape[0] > SHOW_LIMIT)
 
 
 def tensor_view(title: str, tensor, row_name: str = "out", col_name: str = "in"):
@@ -198,7 +285,7 @@ def panel(title: str, *parts):
     return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
 
-def text(message: str, style: str | None = None):
+def text(message: str, style: Any = None):
     from rich.text import Text
 
     return Text(message, style=style or "")
