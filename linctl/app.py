@@ -6,6 +6,7 @@ torch is never imported here at module level, so `linctl --help` and
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import sys
@@ -107,6 +108,8 @@ def run_guarded(call: Callable[[], Any]) -> int:
     except Exception as exc:
         if debug:
             raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `linctl`: the help, already printed, says it all
+            return int(getattr(exc, "exit_code", 2))
         if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):  # typer's usage errors
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx is not None else "linctl"
@@ -163,10 +166,7 @@ def root(
     """Inspect and step PyTorch linear networks from the command line: every number shown and checked."""
 
 
-def build(names: Iterable[str]) -> typer.Typer:
-    """The Typer app with these commands (the whole CLI: all of COMMANDS)."""
-    from importlib import import_module
-
+def _new_app() -> typer.Typer:
     built = typer.Typer(
         cls=Group,
         add_completion=True,
@@ -176,10 +176,43 @@ def build(names: Iterable[str]) -> typer.Typer:
         help=HELP,
     )
     built.callback()(root)
-    for name in names:
-        module, function = COMMANDS[name]
-        built.command(name)(getattr(import_module(f"linctl.commands.{module}"), function))
     return built
+
+
+def _command(name: str) -> Callable[..., Any]:
+    from importlib import import_module
+
+    module, function = COMMANDS[name]
+    return getattr(import_module(f"linctl.commands.{module}"), function)
+
+
+def build(names: Iterable[str]) -> typer.Typer:
+    """The Typer app with these commands (the whole CLI: all of COMMANDS)."""
+    built = _new_app()
+    for name in names:
+        built.command(name)(_command(name))
+    return built
+
+
+def listing() -> typer.Typer:
+    """The CLI as `linctl --help` lists it: every command's name and help, none of their options built.
+
+    Only for the command lines in LISTED, which never run a command; tests/test_views.py checks that
+    its help is the whole CLI's, to the character.
+    """
+    built = _new_app()
+    for name in COMMANDS:
+        real = _command(name)
+
+        def stand_in() -> None:  # pragma: no cover - never run: LISTED names no command
+            raise LinctlError("this command runs through the whole CLI")
+
+        built.command(name, help=inspect.getdoc(real))(stand_in)
+    return built
+
+
+# command lines that only list the commands (help) or print the version
+LISTED = ([], ["--help"], ["--version"])
 
 
 def __getattr__(name: str) -> Any:
@@ -197,11 +230,17 @@ def main() -> None:
     A command line that names one command (all but `shell`, which runs any
     of them) gets an app with that command alone: Typer then builds one
     command's options instead of all sixteen's, and imports one module.
-    Everything else (--help, --version, completion, a mistyped name) gets the whole CLI.
+    `linctl`, `--help` and `--version` get the commands listed without their
+    options; everything else (completion, a mistyped name) gets the whole CLI.
     """
-    first = sys.argv[1] if len(sys.argv) > 1 else None
+    words = sys.argv[1:]
+    first = words[0] if words else None
     completing = any(key.endswith("_COMPLETE") for key in os.environ)
-    if first in COMMANDS and first != "shell" and not completing:
+    if completing:
+        __getattr__("app")()
+    elif first in COMMANDS and first != "shell":
         build([first])()
+    elif words in LISTED:
+        listing()()
     else:
         __getattr__("app")()

@@ -222,3 +222,38 @@ def test_the_old_default_path_is_read_then_the_new_one_written(tmp_path, monkeyp
     back = run_json("undo")
     assert back is not None
     assert torch.equal(saved(folder / "net.safetensors")["grads"]["weight"], old["grads"]["0.weight"])
+
+
+def test_the_mapped_view_of_a_state_is_its_numbers(state):
+    """Replacing a network checks the old file through views of the mapped file (its numbers never read):
+    those views hold exactly what the safetensors library reads, parameters, gradients and optimizer state."""
+    import numpy as np
+
+    from linctl.store import state as state_file
+
+    assert run("inspect", "3", "4", "2", "--seed", "5", "--activation", "tanh", state=state).exit_code == 0
+    assert (
+        run("train-step", "--x=1,-2,0.5", "--t=0.25,-1", "--optimizer", "adam", "--lr", "0.1", state=state).exit_code
+        == 0
+    )
+    mapped = state_file.load(state, framework="mapped")
+    read = state_file.load(state, framework="numpy")
+
+    def arrays(value, where=""):
+        if isinstance(value, np.ndarray):
+            yield where, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield from arrays(item, f"{where}.{key}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from arrays(item, f"{where}[{i}]")
+
+    left, right = dict(arrays(mapped)), dict(arrays(read))
+    assert left.keys() == right.keys() and len(left) >= 10
+    for where, array in left.items():
+        assert array.dtype == right[where].dtype and array.shape == right[where].shape, where
+        assert np.array_equal(array, right[where]), where
+    # and a new network over it carries the history on
+    assert run("inspect", "2", "2", state=state).exit_code == 0
+    assert [e["id"] for e in run_json("history", state=state)["entries"]] == [1, 2, 3]

@@ -151,3 +151,40 @@ def test_one_command_built_alone_answers_as_the_whole_cli(argv, tmp_path):
     )
     assert (alone.exit_code, alone.stdout, alone.stderr) == (whole.returncode, whole.stdout, whole.stderr)
     assert alone.stdout or alone.stderr
+
+
+def test_text_from_the_user_is_shown_as_typed(tmp_path):
+    """A path with rich's markup or emoji codes in it is printed as it is, not styled or replaced."""
+    state = tmp_path / "[red]net:smile:" / "net.pt"
+    result = run("inspect", "2", "1", state=state)
+    assert result.exit_code == 0, result.stderr
+    assert "[red]net:smile:" in result.stdout.replace("\n", "")
+
+
+def test_the_help_listing_is_the_whole_clis(tmp_path):
+    """`linctl --help` lists the commands without building their options; what it prints is the whole CLI's help."""
+    env = {"COLUMNS": "100", "NO_COLOR": "1"}
+    listed = run_process("--help", env=env)
+    whole = subprocess.run(
+        [sys.executable, "-c", "from linctl.app import app; app(['--help'], prog_name='linctl')"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**__import__("os").environ, **env, "LINCTL_DEBUG": ""},
+        timeout=120,
+    )
+    assert listed.exit_code == whole.returncode == 0
+    assert listed.stdout == whole.stdout
+    from linctl.app import COMMANDS
+
+    for name in COMMANDS:
+        assert f" {name} " in listed.stdout
+
+
+def test_linctl_alone_prints_the_help_and_no_empty_message():
+    result = run_process(env={"COLUMNS": "100", "NO_COLOR": "1"})
+    assert result.exit_code == 2
+    assert "Usage: linctl [OPTIONS] COMMAND" in result.stdout
+    assert result.stderr == ""
+    version = run_process("--version")
+    assert version.exit_code == 0 and version.stdout.startswith("linctl ")

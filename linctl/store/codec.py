@@ -110,6 +110,32 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62
 
 
+def mapped_tensors(path: Path, header: dict[str, dict]) -> dict[str, Any]:
+    """Every tensor as a read-only numpy view of the mapped file: nothing is read until a value is used.
+
+    For a caller that needs a state's structure and shapes but not its numbers (`header` from read_header,
+    which checked every tensor's place in the file)."""
+    import mmap
+
+    import numpy as np
+
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        data_size = max((info["data_offsets"][1] for info in header.values()), default=0)
+        if data_size == 0:
+            mapped: Any = b""
+        else:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    start = size - data_size  # the tensors fill the end of the file exactly (read_header checked it)
+    out = {}
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        dtype = np.dtype(DTYPES[info["dtype"]][0]).newbyteorder("<")
+        count = (end - begin) // dtype.itemsize
+        out[name] = np.frombuffer(mapped, dtype=dtype, count=count, offset=start + begin).reshape(info["shape"])
+    return out
+
+
 def read_tensors(path: Path, names: list[str], framework: str) -> dict[str, Any]:
     """The named tensors, as numpy arrays or torch tensors ('numpy' or 'pt'); call read_header first."""
     from safetensors import safe_open
@@ -188,7 +214,8 @@ def decode(structure: Any, tensors: dict[str, Any]) -> Any:
 
 
 def read(path: Path, framework: str = "numpy") -> Any:
-    """A format-3 file's state data, every tensor as `framework` gives it ('numpy' or 'pt')."""
+    """A format-3 file's state data, every tensor as `framework` gives it ('numpy' or 'pt'; 'mapped': numpy
+    views of the mapped file, for a caller that does not read the numbers)."""
     header, metadata = read_header(path)
     if METADATA_KEY not in metadata:
         raise BadFile("it is a safetensors file without linctl's metadata")
@@ -196,6 +223,8 @@ def read(path: Path, framework: str = "numpy") -> Any:
         structure = json.loads(metadata[METADATA_KEY])
     except (ValueError, RecursionError):
         raise BadFile("its linctl metadata is not JSON") from None
+    if framework == "mapped":
+        return decode(structure, mapped_tensors(path, header))
     try:
         tensors = read_tensors(path, list(header), framework)
     except Exception as exc:  # whatever the library says about bytes that passed the checks above

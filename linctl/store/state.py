@@ -133,8 +133,10 @@ def load(path: Path, fix: str = FIX_STATE, framework: str = "pt") -> dict:
     """Read and check a state file; every failure is one clear LinctlError ending in `fix`.
 
     `framework` 'numpy' reads a format-3 file as numpy arrays without torch
-    (the commands that only look); 'pt' gives torch tensors. Older files
-    always need torch and give torch tensors.
+    (the commands that only look); 'pt' gives torch tensors; 'mapped' gives
+    numpy views of the mapped file, never read (a caller that needs the
+    structure alone, like a replacement keeping the history pointers). Older
+    files always need torch and give torch tensors (mapped from the file).
     """
     from linctl.store import codec
 
