@@ -212,7 +212,7 @@ def listing() -> typer.Typer:
 
 
 # command lines that only list the commands (help) or print the version
-LISTED = ([], ["--help"], ["--version"])
+LISTED: tuple[list[str], ...] = ([], ["--help"], ["--version"])
 
 
 def __getattr__(name: str) -> Any:
