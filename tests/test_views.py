@@ -188,3 +188,24 @@ def test_linctl_alone_prints_the_help_and_no_empty_message():
     assert result.stderr == ""
     version = run_process("--version")
     assert version.exit_code == 0 and version.stdout.startswith("linctl ")
+
+
+def test_the_bias_after_a_step_is_marked_up_and_down_as_plain_torch_moved_it(state):
+    """step and train mark each bias entry that went up (↑) or down (↓), as the weight's cells are."""
+    assert run("inspect", "3", "4", "--seed", "3", state=state).exit_code == 0
+    assert run("backward", "--x=1,-2,0.5", "--t=1,-1,0,2", state=state).exit_code == 0
+    out = run("step", "--lr", "0.1", state=state, env={"COLUMNS": "60"}).stdout
+    torch.manual_seed(3)
+    net = torch.nn.Linear(3, 4)
+    torch.nn.functional.mse_loss(
+        net(torch.tensor([[1.0, -2.0, 0.5]])), torch.tensor([[1.0, -1.0, 0.0, 2.0]])
+    ).backward()
+    before = net.bias.detach().clone()
+    torch.optim.SGD(net.parameters(), lr=0.1).step()
+    after = net.bias.detach()
+    table = out[out.index("bias after") :].splitlines()
+    cells = cells_of(table, "out")
+    assert sorted(cells) == [0, 1, 2, 3]
+    for c, cell in cells.items():
+        arrow = "↑" if after[c] > before[c] else "↓" if after[c] < before[c] else ""
+        assert cell == fmt(after[c].item()) + arrow

@@ -182,7 +182,10 @@ def diff_view(a: int, b: int, r) -> None:
         if layer.weight_change is None and len(r.layers) == 1:
             parts.append(text("the shapes differ: the network was replaced between these entries"))
         if layer.bias_a is not None or layer.bias_b is not None:
-            biases = [grad(f"{bname} at #{a}", layer.bias_a), grad(f"{bname} at #{b}", layer.bias_b)]
+            after = grad(f"{bname} at #{b}", layer.bias_b)
+            if layer.bias_b is not None and layer.bias_change is not None:
+                after = changed_matrix(f"{bname} at #{b} (↑ up, ↓ down)", layer.bias_b, layer.bias_change)
+            biases = [grad(f"{bname} at #{a}", layer.bias_a), after]
             if layer.bias_change is not None:
                 biases.append(tensor_view("change", layer.bias_change))
             parts.append(Columns(biases, padding=(0, 3)))

@@ -265,7 +265,7 @@ def update_equation(r, layer, kind: str):
         def view(title, tensor, labelled=False):
             return vector(title, tensor)
 
-        result = vector(f"{name} after", after)
+        result = changed_matrix(f"{name} after", after, change)
     first = view(f"{name} before", before, labelled=True)
     if r.hand_match is not None:  # plain SGD: the change is -lr·grad
         return Equation(first, f"- {r.lr:g} ·", view(f"{name}.grad", grad), "=", result)

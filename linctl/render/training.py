@@ -94,7 +94,10 @@ def train_view(r, log: bool = False, picture=None) -> None:
             changed_matrix(f"{w} after (↑ went up, ↓ went down)", layer.weight, layer.weight - layer.weight_before),
         ]
         if layer.bias is not None:
-            parts += [vector(f"{b} before", layer.bias_before), vector(f"{b} after", layer.bias)]
+            parts += [
+                vector(f"{b} before", layer.bias_before),
+                changed_matrix(f"{b} after (↑ went up, ↓ went down)", layer.bias, layer.bias - layer.bias_before),
+            ]
     parts.append(loss_curve(r.losses, log=log))
     if picture is not None:
         from linctl.render.plot import plot_parts

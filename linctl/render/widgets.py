@@ -251,9 +251,12 @@ def _styled(cell: str, styles, r: int, c: int):
     return Text(cell + arrow, style=style)
 
 
-def vector(title: str, tensor, name: str = "out"):
-    """A 1-D tensor as one row, labelled by index."""
-    grid = labelled_grid(tensor.reshape(1, -1), None, name)
+def vector(title: str, tensor, name: str = "out", styles=None):
+    """A 1-D tensor as one row, labelled by index; `styles` marks cells that went up or down (no heatmap then)."""
+    cell = None if styles is None else (lambda value, r, c: _styled(value, styles, r, c))
+    grid = labelled_grid(tensor.reshape(1, -1), None, name, cell)
+    if styles is not None:
+        return _titled(title, tensor, grid)
     from linctl.render.heatmap import Heat
 
     return Heat(_titled(title, tensor, grid), tensor, title, (name, name), summarised=tensor.shape[0] > SHOW_LIMIT)
@@ -367,9 +370,11 @@ def _change_style(delta):
 
 
 def changed_matrix(title: str, tensor, delta, row_name: str | None = "out"):
-    """A matrix whose cells that went up or down carry ↑/↓ (and colour)."""
-    if delta is None or tensor.ndim != 2:
+    """A matrix or vector whose cells that went up or down carry ↑/↓ (and colour)."""
+    if delta is None or tensor.ndim not in (1, 2):
         return tensor_view(title, tensor)
+    if tensor.ndim == 1:
+        return vector(title, tensor, styles=_change_style(delta))
     return matrix(title, tensor, row_name=row_name, styles=_change_style(delta))
 
 
