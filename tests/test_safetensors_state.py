@@ -257,3 +257,21 @@ def test_the_mapped_view_of_a_state_is_its_numbers(state):
     # and a new network over it carries the history on
     assert run("inspect", "2", "2", state=state).exit_code == 0
     assert [e["id"] for e in run_json("history", state=state)["entries"]] == [1, 2, 3]
+
+
+def test_a_state_whose_tensors_are_all_empty_is_refused_when_replaced(state):
+    """Replacing a file whose tensors hold no bytes at all (a crafted file) is one line, and the file stays."""
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    assert run("inspect", "2", "1", state=state).exit_code == 0
+    with safe_open(str(state), "numpy") as handle:
+        metadata, names = handle.metadata(), list(handle.keys())
+    save_file({name: np.zeros((0,), np.float32) for name in names}, str(state), metadata=metadata)
+    before = state.read_bytes()
+    result = run("inspect", "2", "2", state=state)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("linctl: refusing to replace it: ") and "weight has shape (0,)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert state.read_bytes() == before

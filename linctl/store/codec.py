@@ -122,15 +122,15 @@ def mapped_tensors(path: Path, header: dict[str, dict]) -> dict[str, Any]:
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         data_size = max((info["data_offsets"][1] for info in header.values()), default=0)
-        if data_size == 0:
-            mapped: Any = b""
-        else:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        mapped: Any = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if data_size else None
     start = size - data_size  # the tensors fill the end of the file exactly (read_header checked it)
     out = {}
     for name, info in header.items():
         begin, end = info["data_offsets"]
         dtype = np.dtype(DTYPES[info["dtype"]][0]).newbyteorder("<")
+        if begin == end:  # no elements: nothing in the file to view (there may be no file data at all)
+            out[name] = np.empty(info["shape"], dtype=dtype)
+            continue
         count = (end - begin) // dtype.itemsize
         out[name] = np.frombuffer(mapped, dtype=dtype, count=count, offset=start + begin).reshape(info["shape"])
     return out
