@@ -46,9 +46,11 @@ def rows_parser(option: str) -> Callable[[str], Rows]:
     return parse
 
 
-def number_parser(option: str, whole: bool = False) -> Callable[[str], Any]:
+def number_parser(option: str, whole: bool = False, least: int | None = None) -> Callable[[str], Any]:
+    """A number as typed; with `least`, a whole number below it is refused here, at the option."""
+
     def parse(text: str) -> Any:
-        from linctl.parsing import number_problem
+        from linctl.parsing import number_problem, shown_int
 
         if not isinstance(text, str):
             return text
@@ -56,9 +58,12 @@ def number_parser(option: str, whole: bool = False) -> Callable[[str], Any]:
         if problem:
             raise UsageError(f"{option}: {problem}")
         try:
-            return (int if whole else float)(text.strip(" \t\r\n\f\v"))
+            value = (int if whole else float)(text.strip(" \t\r\n\f\v"))
         except ValueError as exc:  # more digits than Python converts (4300 by default)
             raise UsageError(f"{option}: {text[:20]!r}… ({len(text)} characters): {exc}") from None
+        if least is not None and value < least:
+            raise UsageError(f"{option}: must be {least} or more, got {shown_int(int(value))}")
+        return value
 
     return parse
 
@@ -292,10 +297,14 @@ ResetOpt = Annotated[
 ]
 
 
-def whole(option: str, text: str, panel: str = DATA, metavar: str = "N") -> Any:
+def whole(option: str, text: str, panel: str = DATA, metavar: str = "N", least: int | None = None) -> Any:
     return typer.Option(
-        option, parser=number_parser(option, whole=True), metavar=metavar, help=text, rich_help_panel=panel
+        option, parser=number_parser(option, whole=True, least=least), metavar=metavar, help=text, rich_help_panel=panel
     )
+
+
+# --targets K of train and plot: how many of --data's last columns are targets
+TargetsOpt = Annotated[int | None, whole("--targets", "Target columns in --data (default: out_features).", least=1)]
 
 
 @dataclass

@@ -34,6 +34,11 @@ def read_data(path: Path) -> dict:
     return state.load(path, framework="numpy")
 
 
+def read_head(path: Path) -> dict:
+    """The stored network's history pointers (last_id, head, oldest); its numbers are not read."""
+    return history.head(state.load(path, framework="mapped"))
+
+
 def read(path: Path, device: str | None = None):
     """The live network for a command that only reads it (no copy of the parameters)."""
     from linctl.model.devices import resolve_device

@@ -520,3 +520,24 @@ def test_bad_train_options_exit_2_and_change_nothing(state, data10, args):
     assert result.exit_code == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert state.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "value"),
+    [
+        (["train", "--steps", "0"], "--steps", "0"),
+        (["train", "--epochs", "-1"], "--epochs", "-1"),
+        (["train", "--batch-size", "0"], "--batch-size", "0"),
+        (["train", "--targets", "0"], "--targets", "0"),
+        (["plot", "--targets", "-2"], "--targets", "-2"),
+        (["history", "--last", "0"], "--last", "0"),
+    ],
+)
+def test_counts_below_one_are_refused_at_the_option(state, args, option, value):
+    """Counts (steps, epochs, batch size, target columns, history entries) must be 1 or more: one line naming it."""
+    run("inspect", "2", "1", "--seed", "0", state=state)
+    before = state.read_bytes()
+    result = run(*args, state=state)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"linctl: {option}: must be 1 or more, got {value}"
+    assert state.read_bytes() == before

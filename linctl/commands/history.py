@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from linctl import session
-from linctl.errors import LinctlError, UsageError
+from linctl.errors import LinctlError
 from linctl.options import OUTPUT, HtmlOpt, JsonOpt, StateOpt, SvgOpt, number_parser
 
 
@@ -16,7 +16,7 @@ def history(
         int | None,
         typer.Option(
             "--last",
-            parser=number_parser("--last", whole=True),
+            parser=number_parser("--last", whole=True, least=1),
             metavar="N",
             rich_help_panel=OUTPUT,
             help="Only the newest N entries.",
@@ -44,14 +44,12 @@ def history(
     path = session.path_of(state)
     if not session.exists(path) and not record.folder(path).exists():
         raise LinctlError(f"no network at {path}; create one with 'linctl inspect IN OUT' or pass --state")
-    if last is not None and last < 1:
-        raise UsageError(f"--last: must be 1 or more, got {last}")
     entries = record.read_index(path)
     if last is not None:
         entries = entries[-last:]
     for entry in entries:
         entry["snapshot"] = record.snapshot_path(path, entry["id"]).exists()
-    current = record.head(session.read_data(path))["head"] if session.exists(path) else None
+    current = session.read_head(path)["head"] if session.exists(path) else None
     keep = record.keep_snapshots()
     if as_csv:
         history_csv(entries)
@@ -110,7 +108,7 @@ def diff(
 
     path = session.path_of(state)
     if b is None:
-        b = record.head(session.read_data(path))["last_id"]
+        b = session.read_head(path)["last_id"]
     if a is None:
         entry = record.entry_or_error(path, b)
         a = entry.get("parent")

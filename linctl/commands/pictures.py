@@ -18,9 +18,9 @@ from linctl.options import (
     LossOpt,
     StateOpt,
     SvgOpt,
+    TargetsOpt,
     TOpt,
     XOpt,
-    whole,
 )
 
 
@@ -64,7 +64,7 @@ def plot(
         str | None,
         typer.Option("--data", metavar="FILE", rich_help_panel=DATA, help="CSV of samples to draw on the plot."),
     ] = None,
-    targets: Annotated[int | None, whole("--targets", "Target columns in --data (default: out_features).")] = None,
+    targets: TargetsOpt = None,
     range_: Annotated[
         str | None,
         typer.Option(
@@ -88,8 +88,6 @@ def plot(
     from linctl.render.plot import plot_json, plot_view
     from linctl.render.widgets import emit
 
-    if targets is not None and targets < 1:
-        raise UsageError(f"--targets: must be 1 or more, got {targets}")
     bounds = parse_range(range_)
     path = session.path_of(state)
     net = session.read(path, device)

@@ -11,6 +11,7 @@ from linctl import session
 from linctl.errors import UsageError
 from linctl.options import (
     DATA,
+    OUTPUT,
     ActOpt,
     AlphaOpt,
     AmsgradOpt,
@@ -31,6 +32,7 @@ from linctl.options import (
     ResetOpt,
     StateOpt,
     SvgOpt,
+    TargetsOpt,
     TOpt,
     XOpt,
     whole,
@@ -47,22 +49,22 @@ def train(
             help="CSV of samples: input columns then target columns; - for stdin.",
         ),
     ] = None,
-    targets: Annotated[int | None, whole("--targets", "Target columns in --data (default: out_features).")] = None,
+    targets: TargetsOpt = None,
     x: XOpt = None,
     t: TOpt = None,
-    steps: Annotated[int | None, whole("--steps", "Optimizer steps to take.")] = None,
-    epochs: Annotated[int | None, whole("--epochs", "Passes over the data (default: 1).")] = None,
-    batch_size: Annotated[int | None, whole("--batch-size", "Samples per step (default: all).")] = None,
+    steps: Annotated[int | None, whole("--steps", "Optimizer steps to take.", least=1)] = None,
+    epochs: Annotated[int | None, whole("--epochs", "Passes over the data (default: 1).", least=1)] = None,
+    batch_size: Annotated[int | None, whole("--batch-size", "Samples per step (default: all).", least=1)] = None,
     shuffle: Annotated[
         bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle each epoch (torch.randperm).", rich_help_panel=DATA)
     ] = True,
     seed: Annotated[int | None, whole("--seed", "Seed for the shuffle.", metavar="S")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel="Output")] = False,
-    log: Annotated[bool, typer.Option("--log", help="Loss curve on a log scale.", rich_help_panel="Output")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)] = False,
+    log: Annotated[bool, typer.Option("--log", help="Loss curve on a log scale.", rich_help_panel=OUTPUT)] = False,
     plot: Annotated[
         bool,
         typer.Option(
-            "--plot", help="Afterwards, plot the output over the inputs (as 'linctl plot').", rich_help_panel="Output"
+            "--plot", help="Afterwards, plot the output over the inputs (as 'linctl plot').", rich_help_panel=OUTPUT
         ),
     ] = False,
     loss: LossOpt = "mse",
@@ -108,14 +110,6 @@ def train(
         centered=centered,
         reset=reset_optimizer,
     )
-    for option, value in (
-        ("--steps", steps),
-        ("--epochs", epochs),
-        ("--batch-size", batch_size),
-        ("--targets", targets),
-    ):
-        if value is not None and value < 1:
-            raise UsageError(f"{option}: must be 1 or more, got {parsing.shown_int(value)}")
     if steps is not None and epochs is not None:
         raise UsageError("train: give --steps or --epochs, not both")
     if data is not None and (x or t):
