@@ -74,11 +74,7 @@ def backward_rows(net: Network, x_rows, t_rows, loss: str, activations: list[str
     """backward() on typed rows: shapes checked, values the loss cannot take refused, the samples remembered."""
     from linctl.model import samples
 
-    samples.check_inputs(x_rows, net.in_features)
-    samples.check_targets(t_rows, net.out_features, len(x_rows))
-    x = net.tensor(x_rows, "--x")
-    t = net.tensor(t_rows, "--t")
-    samples.check_bce_samples(loss, x, t, samples.option_place(len(x_rows), len(t_rows)))
+    x, t = samples.checked_tensors(net, x_rows, t_rows, loss)
     result = backward(net, x, t, loss, activations)
     samples.remember_inputs(net.data, x, t)
     result.notes = list(net.notes)

@@ -113,11 +113,7 @@ def graph(net: Network, x, t, loss: str, activations: list[str]) -> GraphResult:
 def graph_rows(net: Network, x_rows, t_rows, loss: str, activations: list[str]) -> GraphResult:
     from linctl.model import samples
 
-    samples.check_inputs(x_rows, net.in_features)
-    samples.check_targets(t_rows, net.out_features, len(x_rows))
-    x = net.tensor(x_rows, "--x")
-    t = net.tensor(t_rows, "--t")
-    samples.check_bce_samples(loss, x, t, samples.option_place(len(x_rows), len(t_rows)))
+    x, t = samples.checked_tensors(net, x_rows, t_rows, loss)
     result = graph(net, x, t, loss, activations)
     result.notes = list(net.notes)
     return result

@@ -132,3 +132,13 @@ def finite_or_warn(value: float) -> str | None:
     if not math.isfinite(value):
         return f"warning: the loss is {value}; check the inputs, targets and learning rate"
     return None
+
+
+def checked_tensors(net, x_rows, t_rows, loss: str):
+    """Typed inputs and targets as the network's tensors: shapes checked, values the loss cannot take refused."""
+    check_inputs(x_rows, net.in_features)
+    check_targets(t_rows, net.out_features, len(x_rows))
+    x = net.tensor(x_rows, "--x")
+    t = net.tensor(t_rows, "--t")
+    check_bce_samples(loss, x, t, option_place(len(x_rows), len(t_rows)))
+    return x, t

@@ -14,7 +14,7 @@ from linctl.model.backward import BackwardResult, backward_rows, loss_value, zer
 from linctl.model.network import Network, cpu
 from linctl.model.samples import check_bce
 from linctl.optim.settings import Plan
-from linctl.optim.step import StepResult, step
+from linctl.optim.step import LayerMoved, StepResult, layer_moved, step
 from linctl.optim.torch_step import build, run_step, save_into
 from linctl.parsing import shown_int
 
@@ -40,20 +40,6 @@ def train_step(net: Network, plan: Plan, x_rows, t_rows, loss: str, activations:
 
 
 @dataclass
-class LayerTrained:
-    name: str
-    in_features: int
-    out_features: int
-    activation: str
-    weight_before: Any
-    bias_before: Any
-    weight: Any
-    bias: Any
-    weight_grad: Any  # from the last step
-    bias_grad: Any
-
-
-@dataclass
 class TrainResult:
     steps: int
     epochs: int
@@ -62,7 +48,7 @@ class TrainResult:
     samples: int
     shuffle: bool
     losses: list[float]
-    layers: list[LayerTrained]
+    layers: list[LayerMoved]  # weight_grad: from the last step
     step: int
     seconds: float
     optimizer: str
@@ -217,19 +203,8 @@ def train(
     net.data["step"] = int(net.data.get("step", 0)) + done
     loss_list = torch.stack(losses).cpu().tolist() if losses else []
     layers = [
-        LayerTrained(
-            name=name,
-            in_features=m.in_features,
-            out_features=m.out_features,
-            activation=act,
-            weight_before=w,
-            bias_before=b,
-            weight=cpu(m.weight),
-            bias=None if m.bias is None else cpu(m.bias),
-            weight_grad=None if m.weight.grad is None else cpu(m.weight.grad),
-            bias_grad=None if m.bias is None or m.bias.grad is None else cpu(m.bias.grad),
-        )
-        for name, m, (w, b), act in zip(net.layer_names(), net.linears, before, activations, strict=True)
+        layer_moved(name, m, wb, act)
+        for name, m, wb, act in zip(net.layer_names(), net.linears, before, activations, strict=True)
     ]
     return TrainResult(
         steps=done,

@@ -19,8 +19,8 @@ def is_plain_sgd(plan: Plan) -> bool:
 
 
 @dataclass
-class LayerStep:
-    """One Linear layer's part of the step."""
+class LayerMoved:
+    """One Linear layer before and after an update (a step, or a whole training run), and its gradient now."""
 
     name: str
     in_features: int
@@ -32,6 +32,28 @@ class LayerStep:
     bias: Any
     weight_grad: Any
     bias_grad: Any
+
+
+def layer_moved(name: str, linear, before: tuple[Any, Any], activation: str) -> LayerMoved:
+    """The record of a layer whose update is done; `before` is its (weight, bias) from `snapshot`."""
+    return LayerMoved(
+        name=name,
+        in_features=linear.in_features,
+        out_features=linear.out_features,
+        activation=activation,
+        weight_before=before[0],
+        bias_before=before[1],
+        weight=cpu(linear.weight),
+        bias=None if linear.bias is None else cpu(linear.bias),
+        weight_grad=None if linear.weight.grad is None else cpu(linear.weight.grad),
+        bias_grad=None if linear.bias is None or linear.bias.grad is None else cpu(linear.bias.grad),
+    )
+
+
+@dataclass
+class LayerStep(LayerMoved):
+    """One Linear layer's part of the step."""
+
     weight_change: Any
     bias_change: Any
     hand_weight: Any  # W - lr·grad, plain SGD only
@@ -65,39 +87,28 @@ def layer_steps(
     import torch
 
     layers, worst, same = [], None, None
-    for name, linear, (w_before, b_before), activation in zip(
+    for name, linear, before_layer, activation in zip(
         net.layer_names(), net.linears, before, net.activations, strict=True
     ):
-        w_after = cpu(linear.weight)
-        b_after = None if linear.bias is None else cpu(linear.bias)
-        w_grad = None if linear.weight.grad is None else cpu(linear.weight.grad)
-        b_grad = None if linear.bias is None or linear.bias.grad is None else cpu(linear.bias.grad)
+        moved = layer_moved(name, linear, before_layer, activation)
+        w_before, b_before, w_grad, b_grad = moved.weight_before, moved.bias_before, moved.weight_grad, moved.bias_grad
         hand_w = hand_b = None
         if lr is not None and w_grad is not None:
             with torch.no_grad():
                 hand_w = w_before - lr * w_grad
-                pairs = [(hand_w, w_after)]
+                pairs = [(hand_w, moved.weight)]
                 if b_before is not None and b_grad is not None:
                     hand_b = b_before - lr * b_grad
-                    pairs.append((hand_b, b_after))
+                    pairs.append((hand_b, moved.bias))
             for hand, real in pairs:
                 w, s = compare(hand, real)
                 worst = w if worst is None else max(worst, w)
                 same = s if same is None else same and s
         layers.append(
             LayerStep(
-                name=name,
-                in_features=linear.in_features,
-                out_features=linear.out_features,
-                activation=activation,
-                weight_before=w_before,
-                bias_before=b_before,
-                weight=w_after,
-                bias=b_after,
-                weight_grad=w_grad,
-                bias_grad=b_grad,
-                weight_change=w_after - w_before,
-                bias_change=None if b_before is None else b_after - b_before,
+                **vars(moved),
+                weight_change=moved.weight - w_before,
+                bias_change=None if b_before is None else moved.bias - b_before,
                 hand_weight=hand_w,
                 hand_bias=hand_b,
             )
