@@ -221,25 +221,26 @@ LossOpt = Annotated[
         help="mse, l1, bce or diff (t - o); all mean-reduced.",
     ),
 ]
-ActOpt = Annotated[
-    list[str] | None,
-    typer.Option(
+
+
+def _activation_option(text: str) -> Any:
+    return typer.Option(
         "--activation",
         parser=choice_parser("--activation", ACTIVATIONS),
         metavar="NAME",
         rich_help_panel=NETWORK,
-        help="For this run: none|sigmoid|relu|tanh; once for every layer, or once per layer in order.",
-    ),
+        help=text,
+    )
+
+
+# the one-run override (backward, train-step, train, graph, plot) and the built network's (inspect, import)
+ActOpt = Annotated[
+    list[str] | None,
+    _activation_option("For this run: none|sigmoid|relu|tanh; once for every layer, or once per layer in order."),
 ]
 LayerActOpt = Annotated[
     list[str] | None,
-    typer.Option(
-        "--activation",
-        parser=choice_parser("--activation", ACTIVATIONS),
-        metavar="NAME",
-        rich_help_panel=NETWORK,
-        help="none|sigmoid|relu|tanh after each layer: once for every layer, or once per layer in order.",
-    ),
+    _activation_option("none|sigmoid|relu|tanh after each layer: once for every layer, or once per layer in order."),
 ]
 OptimizerOpt = Annotated[
     str | None,

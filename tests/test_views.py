@@ -3,6 +3,7 @@ a gradient by hand is not printed twice, and a command line naming one command b
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -63,11 +64,12 @@ def test_a_big_matrix_keeps_its_row_labels_and_whole_numbers(width):
 
 def test_fitting_matches_what_rich_draws():
     """The width `fitting` counts is the width rich draws, to the character."""
+    from rich.console import Console
     from rich.measure import Measurement
 
     from linctl.render.widgets import labelled_grid
 
-    console = __import__("rich.console").console.Console(width=500)
+    console = Console(width=500)
     for n in (3, 7, 10):
         tensor = torch.arange(n * 2, dtype=torch.float32).reshape(2, n) * 1000.5
         grid = labelled_grid(tensor, "out", "in")
@@ -127,6 +129,18 @@ def test_a_second_backward_shows_the_by_hand_table_again(state):
     assert "every number shown is as in" not in second.stdout
 
 
+def whole_cli(argv: list[str], env: dict) -> subprocess.CompletedProcess:
+    """linctl ARGV run in a subprocess through the whole CLI (`linctl.app.app`, every command built)."""
+    return subprocess.run(
+        [sys.executable, "-c", f"from linctl.app import app; app({argv!r}, prog_name='linctl')"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **env, "LINCTL_DEBUG": ""},
+        timeout=120,
+    )
+
+
 HELP_AND_ERRORS = [
     ["backward", "--help"],
     ["train", "--help"],
@@ -141,14 +155,7 @@ def test_one_command_built_alone_answers_as_the_whole_cli(argv, tmp_path):
     """`linctl CMD ...` builds only CMD; its help, messages and exit codes are those of the whole app."""
     env = {"COLUMNS": "100", "NO_COLOR": "1", "LINCTL_STATE": str(tmp_path / "net.pt")}
     alone = run_process(*argv, env=env)
-    whole = subprocess.run(
-        [sys.executable, "-c", f"from linctl.app import app; app({argv!r}, prog_name='linctl')"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**__import__("os").environ, **env, "LINCTL_DEBUG": ""},
-        timeout=120,
-    )
+    whole = whole_cli(argv, env)
     assert (alone.exit_code, alone.stdout, alone.stderr) == (whole.returncode, whole.stdout, whole.stderr)
     assert alone.stdout or alone.stderr
 
@@ -165,14 +172,7 @@ def test_the_help_listing_is_the_whole_clis(tmp_path):
     """`linctl --help` lists the commands without building their options; what it prints is the whole CLI's help."""
     env = {"COLUMNS": "100", "NO_COLOR": "1"}
     listed = run_process("--help", env=env)
-    whole = subprocess.run(
-        [sys.executable, "-c", "from linctl.app import app; app(['--help'], prog_name='linctl')"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**__import__("os").environ, **env, "LINCTL_DEBUG": ""},
-        timeout=120,
-    )
+    whole = whole_cli(["--help"], env)
     assert listed.exit_code == whole.returncode == 0
     assert listed.stdout == whole.stdout
     from linctl.app import COMMANDS

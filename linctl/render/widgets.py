@@ -133,11 +133,11 @@ def fitting(widths: list[int], gap: int | None, room: int, fixed: int = 0) -> li
 
     if width(order) <= room or n <= 2:
         return order
-    left_most = n if gap is None else gap
+    left_most, right_most = (n, n) if gap is None else (gap, n - gap)  # the columns on each side of a gap
     for shown in range(n - 1, 1, -1):
         left = min((shown + 1) // 2, left_most)
         right = shown - left
-        if right > n - left_most and gap is not None:
+        if right > right_most:
             continue
         kept: list[int | None] = [*range(left), None, *range(n - right, n)]
         if width(kept) <= room:
