@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run, run_json, saved
+from linctl.render.widgets import fmt
 
 FORWARD_KEYS = {"x", "linear", "output", "manual", "max_abs_diff", "match", "grad_fn"}
 
@@ -297,8 +298,8 @@ def test_view_writes_each_output_out(state):
         assert line is not None, out
         terms = line.group(1)
         assert terms.count("*") == 3  # one product per input, then the bias
-        # the view prints 4 decimals: the text is compared to that precision
-        assert float(line.group(2)) == pytest.approx(float(y[0, j]), abs=1e-4)
+        # the view prints 4 decimals: the text is plain torch's value written so
+        assert line.group(2) == fmt(y[0, j].item())
         # the written expression adds up to the stated value, with the real weights and inputs
         assert re.fullmatch(r"[-0-9.*+ ()]+", terms), terms
         assert eval(terms) == pytest.approx(float(y[0, j]), abs=1e-3)
@@ -324,7 +325,7 @@ def test_written_out_line_values(state):
     assert eval(expression) == pytest.approx(float(line.group(2)), abs=1e-3)
     x = torch.tensor([[2.0, 1.0]])
     expected = torch.mm(torch.tensor([[0.3, -0.7]]), x.t()) + torch.tensor([0.25]).view(1, 1)
-    assert float(line.group(2)) == pytest.approx(float(expected), abs=1e-4)
+    assert line.group(2) == fmt(expected.item())
 
 
 def test_view_for_several_samples_names_each(state):

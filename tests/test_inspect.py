@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import run, run_json, saved
+from linctl.render.widgets import fmt
 
 INSPECT_KEYS = {
     "structure",
@@ -248,23 +249,22 @@ def test_view_shows_the_facts(state):
     assert "shape (2,)" in out  # bias (OUT,)
     assert "requires_grad" in out and "True" in out
     assert "weight.grad: None" in out and "bias.grad: None" in out
-    # the view prints 4 decimals: its text is compared to that precision
+    # the view prints 4 decimals: its text is compared with plain torch's values written so
     bound = re.search(r"±\s*([0-9.]+)", out)
     assert bound is not None
-    assert float(bound.group(1)) == pytest.approx(1 / math.sqrt(3), abs=1e-4)
+    assert bound.group(1) == fmt(1 / math.sqrt(3))
     # the actual min and max beside the bound
     shown = re.search(r"min\s+(-?[0-9.]+)\s+max\s+(-?[0-9.]+)", out)
     assert shown is not None
-    assert float(shown.group(1)) == pytest.approx(float(net.weight.detach().min()), abs=1e-4)
-    assert float(shown.group(2)) == pytest.approx(float(net.weight.detach().max()), abs=1e-4)
+    assert shown.group(1) == fmt(net.weight.detach().min().item())
+    assert shown.group(2) == fmt(net.weight.detach().max().item())
     assert "8" in out  # parameter count 2*3 + 2
     assert re.search(r"parameters\s+8\b", out)
     # the weight table: each output row with its numbers
     for j in range(2):
         row = re.search(rf"out\[{j}\]((?:\s+-?[0-9.]+){{3}})", out)
         assert row is not None, out
-        values = [float(v) for v in row.group(1).split()]
-        assert values == pytest.approx(net.weight[j].tolist(), abs=1e-4)
+        assert row.group(1).split() == [fmt(v) for v in net.weight[j].tolist()]
     assert "".join(str(state).split()) in "".join(out.split())  # the state path (maybe wrapped)
     assert re.search(r"step\s+0\b", out)
 
@@ -293,7 +293,7 @@ def test_large_layer_is_summarised(state):
     assert weight.abs().max() <= 1 / 64 + 1e-7
     # the shown corner values are the real ones
     row = re.search(r"out\[0\]\s+(-?[0-9.]+)", out)
-    assert float(row.group(1)) == pytest.approx(float(weight[0, 0]), abs=1e-4)
+    assert row.group(1) == fmt(weight[0, 0].item())
 
 
 # --------------------------------------------------------------------------
