@@ -36,22 +36,33 @@ def split(line: str) -> list[str] | None:
     return tokens or None
 
 
+def command(line: str) -> list[str] | None:
+    """A line -> the arguments to run: None for blank lines and comments, [] to leave the shell,
+    `help [CMD]` as `[CMD] --help`. ValueError for unbalanced quotes."""
+    tokens = split(line)
+    if tokens is None:
+        return None
+    if tokens[0] in EXIT_WORDS:
+        return []
+    if tokens[0] == "help":
+        return ["--help"] if len(tokens) == 1 else [tokens[1], "--help"]
+    return tokens
+
+
 def run_lines(lines: TextIO, run: Callable[[list[str]], int]) -> int:
     """Run every command from a non-interactive stream; the exit code of the last failure, else 0."""
     worst = 0
     for number, line in enumerate(lines, start=1):
         try:
-            tokens = split(line)
+            tokens = command(line)
         except ValueError as exc:
             note(f"linctl shell: line {number}: {exc}; check the quotes")
             worst = 2
             continue
         if tokens is None:
             continue
-        if tokens[0] in EXIT_WORDS:
+        if not tokens:
             break
-        if tokens[0] == "help":
-            tokens = ["--help"] if len(tokens) == 1 else [tokens[1], "--help"]
         code = run(tokens)
         if code == 130:
             return 130
@@ -87,16 +98,14 @@ def interactive(run: Callable[[list[str]], int], options: dict[str, list[str]], 
             print(file=sys.stderr)
             continue
         try:
-            tokens = split(line)
+            tokens = command(line)
         except ValueError as exc:
             note(f"linctl shell: {exc}; check the quotes")
             continue
         if tokens is None:
             continue
-        if tokens[0] in EXIT_WORDS:
+        if not tokens:
             break
-        if tokens[0] == "help":
-            tokens = ["--help"] if len(tokens) == 1 else [tokens[1], "--help"]
         last = run(tokens)
     if readline is not None:
         try:
