@@ -81,6 +81,15 @@ def f32(value):
     return torch.tensor(value, dtype=torch.float32)
 
 
+def exact(actual, expected) -> None:
+    """JSON numbers against a tensor, bit for bit (shapes too): JSON holds each float's shortest repr,
+    so read back in the tensor's dtype it is the very value."""
+    import torch
+    from torch.testing import assert_close
+
+    assert_close(torch.as_tensor(actual, dtype=expected.dtype), expected.detach(), rtol=0, atol=0)
+
+
 def rows(values) -> str:
     """Rows as typed on the command line: '1.0,2.0;3.0,4.0'."""
     return ";".join(",".join(repr(float(v)) for v in row) for row in values)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from conftest import f32, rows, run, run_json, saved, vec
+from conftest import exact, f32, rows, run, run_json, saved, vec
 
 BACKWARD_KEYS = {
     "x",
@@ -57,11 +57,6 @@ LOSSES = {
     "bce": torch.nn.BCELoss(),
     "diff": lambda o, t: (t - o).mean(),
 }
-
-
-def exact(actual, expected) -> None:
-    """JSON numbers (shortest float32 repr) against a tensor: bit for bit."""
-    assert_close(torch.tensor(actual, dtype=expected.dtype), expected.detach(), rtol=0, atol=0)
 
 
 def build(state, data, activation="none"):

@@ -15,7 +15,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run, run_json, saved
+from conftest import exact, run, run_json, saved
 from linctl.render.widgets import fmt
 
 FORWARD_KEYS = {"x", "linear", "output", "manual", "max_abs_diff", "match", "grad_fn"}
@@ -34,11 +34,6 @@ def stored_net(path: Path) -> torch.nn.Linear:
     return net
 
 
-def close(actual, expected) -> None:
-    """JSON numbers against a tensor, bit for bit (JSON holds the shortest repr of each float)."""
-    torch.testing.assert_close(torch.as_tensor(actual, dtype=expected.dtype), expected.detach(), rtol=0, atol=0)
-
-
 def build(state: Path, n_in: int, n_out: int, seed: int = 0, *extra: str) -> torch.nn.Linear:
     run_json("inspect", str(n_in), str(n_out), "--seed", str(seed), *extra, state=state)
     torch.manual_seed(seed)
@@ -55,11 +50,11 @@ def test_forward_equals_torch(state, n_in, n_out):
     data = run_json("forward", "--x", ",".join(str(v) for v in values), state=state)
     assert set(data) >= FORWARD_KEYS
     y = net(x)
-    close(data["x"], x)
-    close(data["linear"], y)
-    close(data["output"], y)  # no activation
+    exact(data["x"], x)
+    exact(data["linear"], y)
+    exact(data["output"], y)  # no activation
     manual = torch.mm(net.weight, x.t()) + net.bias.view(n_out, 1)
-    close(data["manual"], manual)
+    exact(data["manual"], manual)
     assert torch.tensor(data["manual"]).shape == (n_out, 1)
     assert torch.tensor(data["linear"]).shape == (1, n_out)
     assert data["match"] is True
@@ -74,8 +69,8 @@ def test_the_tutorial_example(state):
     net = build(state, 2, 1, seed=0)
     data = run_json("forward", "--x", "1,1", state=state)
     x = torch.tensor([[1.0, 1.0]])
-    close(data["linear"], net.forward(x))
-    close(data["manual"], torch.mm(net.weight, x.t()) + net.bias.view(1, 1))
+    exact(data["linear"], net.forward(x))
+    exact(data["manual"], torch.mm(net.weight, x.t()) + net.bias.view(1, 1))
 
 
 def test_several_samples_repeat_and_semicolon_agree(state):
@@ -86,11 +81,11 @@ def test_several_samples_repeat_and_semicolon_agree(state):
     assert repeated == separated == mixed
     x = torch.tensor([[1.0, 1.0], [0.1, 0.5], [-2.0, 3.0]])
     y = net(x)
-    close(repeated["x"], x)
-    close(repeated["linear"], y)
+    exact(repeated["x"], x)
+    exact(repeated["linear"], y)
     assert torch.tensor(repeated["linear"]).shape == (3, 3)  # (B, OUT)
     manual = torch.mm(net.weight, x.t()) + net.bias.view(3, 1)
-    close(repeated["manual"], manual)
+    exact(repeated["manual"], manual)
     assert torch.tensor(repeated["manual"]).shape == (3, 3)  # (OUT, B)
     assert repeated["match"] is True
 
@@ -99,11 +94,11 @@ def test_negative_numbers_with_equals(state):
     net = build(state, 2, 2, seed=3)
     data = run_json("forward", "--x=-0.5,2", state=state)
     x = torch.tensor([[-0.5, 2.0]])
-    close(data["x"], x)
-    close(data["linear"], net(x))
+    exact(data["x"], x)
+    exact(data["linear"], net(x))
     again = run_json("forward", "--x=-0.5,-2;-1e-3,4", state=state)
     x = torch.tensor([[-0.5, -2.0], [-1e-3, 4.0]])
-    close(again["linear"], net(x))
+    exact(again["linear"], net(x))
 
 
 def test_no_bias_forward(state):
@@ -113,8 +108,8 @@ def test_no_bias_forward(state):
     data = run_json("forward", "--x", "1,2", state=state)
     x = torch.tensor([[1.0, 2.0]])
     y = net(x)
-    close(data["linear"], y)
-    close(data["manual"], torch.mm(net.weight, x.t()))
+    exact(data["linear"], y)
+    exact(data["manual"], torch.mm(net.weight, x.t()))
     assert data["grad_fn"] == type(y.grad_fn).__name__  # MmBackward0 without a bias
     assert data["bias_trap"] is None
 
@@ -133,7 +128,7 @@ def test_bias_trap_for_one_sample(state, n_out):
     trap = data["bias_trap"]
     assert trap is not None
     assert tuple(trap["shape"]) == (n_out, n_out)
-    close(trap["values"], wrong)
+    exact(trap["values"], wrong)
     # the wrong numbers really are wrong
     right = torch.mm(net.weight, x.t()) + net.bias.view(n_out, 1)
     assert not torch.allclose(wrong, right.expand_as(wrong))
@@ -158,7 +153,7 @@ def test_bias_trap_same_shape_wrong_numbers(state):
     wrong = torch.mm(net.weight, x.t()) + net.bias
     trap = data["bias_trap"]
     assert tuple(trap["shape"]) == tuple(wrong.shape) == (2, 2)
-    close(trap["values"], wrong)
+    exact(trap["values"], wrong)
 
 
 def test_bias_trap_that_torch_refuses(state):
@@ -170,7 +165,7 @@ def test_bias_trap_that_torch_refuses(state):
     data = run_json("forward", "--x", "1,1;0.5,-1", state=state)
     trap = data["bias_trap"]
     assert trap is not None and trap["shape"] is None and trap["values"] is None
-    close(data["linear"], net(x))  # the real forward still works
+    exact(data["linear"], net(x))  # the real forward still works
 
 
 def test_bias_trap_in_view(state):
@@ -196,8 +191,8 @@ def test_activation_applied(state, activation):
     x = torch.tensor([[1.0, -1.0], [0.3, 2.0]])
     y = net(x)
     out = fn(y)
-    close(data["linear"], y)
-    close(data["output"], out)
+    exact(data["linear"], y)
+    exact(data["output"], out)
     assert (y < 0).any() and (y > 0).any()  # relu and none differ here
     for other, other_fn in ACTIVATIONS.items():
         if other != activation:
@@ -216,7 +211,7 @@ def test_sigmoid_as_in_the_tutorial(state):
     data = run_json("forward", "--x", "1,1", state=state)
     x = torch.tensor([[1.0, 1.0]])
     o = torch.nn.Sigmoid()(net(x))
-    close(data["output"], o)
+    exact(data["output"], o)
     assert 0 < data["output"][0][0] < 1
 
 
@@ -235,7 +230,7 @@ def test_forward_builds_a_network_when_none(state):
     net = stored_net(state)
     assert (net.in_features, net.out_features) == (3, 1)
     x = torch.tensor([[1.0, 2.0, 3.0]])
-    close(data["linear"], net(x))
+    exact(data["linear"], net(x))
     assert torch.tensor(data["linear"]).shape == (1, 1)
     bound = 1 / 3**0.5
     assert net.weight.detach().abs().max() <= bound + 1e-7
@@ -353,9 +348,9 @@ def test_large_forward_summarised_and_correct(state):
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) < 150
     data = run_json("forward", "--x", text, state=state)
-    close(data["linear"], net(x))
+    exact(data["linear"], net(x))
     assert data["match"] is True
-    close(data["manual"], torch.mm(net.weight, x.t()) + net.bias.view(300, 1))
+    exact(data["manual"], torch.mm(net.weight, x.t()) + net.bias.view(300, 1))
     assert data["bias_trap"]["shape"] == [300, 300]
 
 
@@ -375,7 +370,7 @@ def test_forward_equals_torch_for_any_input(state, rows):
     text = ";".join(",".join(repr(v) for v in row) for row in rows)
     data = run_json("forward", f"--x={text}", state=state)
     x = torch.tensor(rows)
-    close(data["x"], x)
-    close(data["linear"], net(x))
-    close(data["manual"], torch.mm(net.weight, x.t()) + net.bias.view(2, 1))
+    exact(data["x"], x)
+    exact(data["linear"], net(x))
+    exact(data["manual"], torch.mm(net.weight, x.t()) + net.bias.view(2, 1))
     assert data["match"] is True  # net(x) beside the hand version: within float tolerance

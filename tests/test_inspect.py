@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run, run_json, saved
+from conftest import exact, run, run_json, saved
 from linctl.render.widgets import fmt
 
 INSPECT_KEYS = {
@@ -42,11 +42,6 @@ def seeded(seed: int, n_in: int, n_out: int, **kwargs) -> torch.nn.Linear:
     return torch.nn.Linear(n_in, n_out, **kwargs)
 
 
-def close(actual, expected) -> None:
-    """JSON numbers against a tensor, bit for bit: JSON holds each float's shortest repr, so parsing it back is exact."""
-    torch.testing.assert_close(torch.as_tensor(actual, dtype=expected.dtype), expected.detach(), rtol=0, atol=0)
-
-
 # --------------------------------------------------------------------------
 # building
 
@@ -55,8 +50,8 @@ def close(actual, expected) -> None:
 def test_seed_gives_torchs_numbers(state, n_in, n_out, seed):
     data = run_json("inspect", str(n_in), str(n_out), "--seed", str(seed), state=state)
     net = seeded(seed, n_in, n_out)
-    close(data["weight"], net.weight)
-    close(data["bias"], net.bias)
+    exact(data["weight"], net.weight)
+    exact(data["bias"], net.bias)
     assert data["in_features"] == n_in and data["out_features"] == n_out
     assert data["structure"] == str(net)
     # and on disk, bit for bit
@@ -81,8 +76,8 @@ def test_default_init_is_torchs_uniform_bound(state):
     assert bias.abs().max() <= bound + 1e-7
     assert weight.std() > 0.05  # not zeros, not a constant
     on_disk_w, on_disk_b = stored(state)
-    close(data["weight"], on_disk_w)
-    close(data["bias"], on_disk_b)
+    exact(data["weight"], on_disk_w)
+    exact(data["bias"], on_disk_b)
 
 
 def test_json_keys_and_values_on_build(state):
@@ -101,8 +96,8 @@ def test_explicit_weight_and_bias(state):
     data = run_json("inspect", "3", "2", "--weight", "0.1,-0.2,0.3;4,5e-1,-6", "--bias", "0.5,-1.5", state=state)
     expected_w = torch.tensor([[0.1, -0.2, 0.3], [4.0, 0.5, -6.0]])
     expected_b = torch.tensor([0.5, -1.5])
-    close(data["weight"], expected_w)
-    close(data["bias"], expected_b)
+    exact(data["weight"], expected_w)
+    exact(data["bias"], expected_b)
     weight, bias = stored(state)
     assert torch.equal(weight, expected_w)
     assert torch.equal(bias, expected_b)
@@ -112,14 +107,14 @@ def test_weight_alone_sets_the_shape(state):
     """--weight without IN OUT: the shape is read from the rows, (OUT, IN)."""
     data = run_json("inspect", "--weight", "1,2,3;4,5,6", state=state)
     assert data["in_features"] == 3 and data["out_features"] == 2
-    close(data["weight"], torch.tensor([[1.0, 2, 3], [4, 5, 6]]))
+    exact(data["weight"], torch.tensor([[1.0, 2, 3], [4, 5, 6]]))
 
 
 def test_weight_with_seed_keeps_seeded_bias(state):
     data = run_json("inspect", "2", "2", "--seed", "5", "--weight", "1,2;3,4", state=state)
     net = seeded(5, 2, 2)
-    close(data["bias"], net.bias)
-    close(data["weight"], torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    exact(data["bias"], net.bias)
+    exact(data["weight"], torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
 
 
 @pytest.mark.parametrize(
@@ -147,7 +142,7 @@ def test_no_bias(state):
     assert data["structure"] == str(net) == "Linear(in_features=3, out_features=2, bias=False)"
     assert data["bias_enabled"] is False
     assert data["bias"] is None and data["bias_grad"] is None
-    close(data["weight"], net.weight)
+    exact(data["weight"], net.weight)
     on_disk = load_state(state)
     assert "bias" not in on_disk["params"] or on_disk["params"]["bias"] is None
     assert torch.equal(on_disk["params"]["weight"], net.weight.detach())
@@ -169,12 +164,12 @@ def test_dtype_float64(state):
     data = run_json("inspect", "3", "2", "--seed", "9", "--dtype", "float64", state=state)
     weight, bias = stored(state)
     assert weight.dtype == torch.float64 and bias.dtype == torch.float64
-    close(data["weight"], weight)
+    exact(data["weight"], weight)
     assert weight.abs().max() <= 1 / math.sqrt(3)
     # a float64 network really computes in float64
     x = torch.tensor([[1.0, 1e-9, 1.0]], dtype=torch.float64)
     out = run_json("forward", "--x", "1,1e-9,1", state=state)
-    close(out["linear"], torch.nn.functional.linear(x, weight, bias))  # what nn.Linear runs, bit for bit
+    exact(out["linear"], torch.nn.functional.linear(x, weight, bias))  # what nn.Linear runs, bit for bit
     # and not the float32 numbers: 1e-9 survives only in float64
     assert not torch.equal(
         torch.tensor(out["linear"], dtype=torch.float64),
@@ -193,8 +188,8 @@ def test_inspect_shows_saved_network(state):
     assert set(data) >= INSPECT_KEYS
     assert data["structure"] == str(net)
     assert data["activation"] == "tanh"
-    close(data["weight"], net.weight)
-    close(data["bias"], net.bias)
+    exact(data["weight"], net.weight)
+    exact(data["bias"], net.bias)
     assert data["weight_grad"] is None and data["bias_grad"] is None
     assert data["step"] == 0
     assert data["state"] == str(state)
@@ -318,7 +313,7 @@ def test_replacing_keeps_a_backup(state):
     assert torch.equal(w, new_net.weight.detach()) and torch.equal(b, new_net.bias.detach())
     # and linctl itself can read the backup
     data = run_json("inspect", state=backup)
-    close(data["weight"], old_net.weight)
+    exact(data["weight"], old_net.weight)
 
 
 def test_first_build_has_no_backup_and_no_note(state):

@@ -9,36 +9,17 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from test_backward import BACKWARD_KEYS
 from torch.testing import assert_close
 
-from conftest import f32, rows, run, run_json, vec
+from conftest import exact, f32, rows, run, run_json, vec
 
 W = [[0.5, -0.3, 0.8], [-0.6, 0.2, 0.4]]
 B = [0.1, -0.25]
 X = [[1.0, 2.0, -1.0], [0.5, -1.5, 2.0], [-1.0, 0.3, 0.7]]
 T = [[0.2, 0.9], [0.7, 0.1], [0.4, 0.6]]
 
-BACKWARD_KEYS = {
-    "x",
-    "t",
-    "output",
-    "loss",
-    "weight_grad",
-    "bias_grad",
-    "weight_grad_before",
-    "bias_grad_before",
-    "manual_weight_grad",
-    "manual_bias_grad",
-    "max_abs_diff",
-    "match",
-    "weight",
-    "bias",
-}
 STEP_KEYS = {"weight_before", "bias_before", "weight", "bias", "weight_grad", "bias_grad", "lr", "optimizer", "step"}
-
-
-def exact(actual, expected) -> None:
-    assert_close(torch.tensor(actual, dtype=expected.dtype), expected.detach(), rtol=0, atol=0)
 
 
 def build(state, activation="sigmoid"):
