@@ -49,6 +49,26 @@ class Group(TyperGroup):
         return code
 
 
+def running_command() -> tuple[str, dict] | None:
+    """The command being run and its parsed options, for the history entry that `export --python` replays.
+
+    Installed into the session when this module is imported, which the console script always does: however the
+    app is assembled for a command line, every change records what replay needs.
+    """
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # a typer that uses click itself
+        from click import get_current_context  # type: ignore[no-redef]
+
+    ctx = get_current_context(silent=True)
+    if ctx is None or ctx.command.name is None:
+        return None
+    return ctx.command.name, dict(ctx.params)
+
+
+session.running_command = running_command
+
+
 class Parsed:
     """A parameter's value converted by its own `parser=` alone (strings and flags as click gives them)."""
 

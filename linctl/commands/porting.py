@@ -14,22 +14,6 @@ from linctl.options import NETWORK, OUTPUT, JsonOpt, LayerActOpt, StateOpt
 EXPORT_KINDS = (".pt", ".pth", ".safetensors", ".json")
 
 
-def _running_command() -> tuple[str, dict] | None:
-    """The command being run and its parsed options, for the history entry that `export --python` replays."""
-    try:
-        from typer._click.globals import get_current_context
-    except ImportError:  # a typer that uses click itself
-        from click import get_current_context  # type: ignore[no-redef]
-
-    ctx = get_current_context(silent=True)
-    if ctx is None or ctx.command.name is None:
-        return None
-    return ctx.command.name, dict(ctx.params)
-
-
-session.running_command = _running_command
-
-
 def export(
     file: Annotated[
         str | None,
