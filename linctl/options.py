@@ -7,23 +7,22 @@ line and exit 2 before the command body runs. Nothing here imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
 from linctl.errors import UsageError
+from linctl.model import registry, spec
+from linctl.optim import settings as optimizers
 
 NETWORK = "Network"
 DATA = "Data"
 OPTIMIZER = "Optimizer"
 OUTPUT = "Output"
 
-ACTIVATIONS = ("none", "sigmoid", "relu", "tanh")
-LOSSES = ("mse", "l1", "bce", "diff")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-DTYPES = ("float32", "float64")
+DTYPES = spec.DTYPES
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -68,7 +67,9 @@ def number_parser(option: str, whole: bool = False, least: int | None = None) ->
     return parse
 
 
-def choice_parser(option: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+def choice_parser(option: str, choices: Collection[str]) -> Callable[[str], str]:
+    """A parser for one of `choices`, read when a value comes (a registry's dict: every entry it has then)."""
+
     def parse(text: str) -> str:
         lowered = text.lower()
         if lowered not in choices:
@@ -215,10 +216,10 @@ LossOpt = Annotated[
     str,
     typer.Option(
         "--loss",
-        parser=choice_parser("--loss", LOSSES),
+        parser=choice_parser("--loss", registry.LOSSES),
         metavar="LOSS",
         rich_help_panel=DATA,
-        help="mse, l1, bce or diff (t - o); all mean-reduced.",
+        help=f"{registry.names(registry.LOSSES)}; all mean-reduced.",
     ),
 ]
 
@@ -226,7 +227,7 @@ LossOpt = Annotated[
 def _activation_option(text: str) -> Any:
     return typer.Option(
         "--activation",
-        parser=choice_parser("--activation", ACTIVATIONS),
+        parser=choice_parser("--activation", registry.ACTIVATIONS),
         metavar="NAME",
         rich_help_panel=NETWORK,
         help=text,
@@ -236,20 +237,24 @@ def _activation_option(text: str) -> Any:
 # the one-run override (backward, train-step, train, graph, plot) and the built network's (inspect, import)
 ActOpt = Annotated[
     list[str] | None,
-    _activation_option("For this run: none|sigmoid|relu|tanh; once for every layer, or once per layer in order."),
+    _activation_option(
+        f"For this run: {registry.names(registry.ACTIVATIONS)}; once for every layer, or once per layer in order."
+    ),
 ]
 LayerActOpt = Annotated[
     list[str] | None,
-    _activation_option("none|sigmoid|relu|tanh after each layer: once for every layer, or once per layer in order."),
+    _activation_option(
+        f"{registry.names(registry.ACTIVATIONS)} after each layer: once for every layer, or once per layer in order."
+    ),
 ]
 OptimizerOpt = Annotated[
     str | None,
     typer.Option(
         "--optimizer",
-        parser=choice_parser("--optimizer", OPTIMIZERS),
+        parser=choice_parser("--optimizer", optimizers.OPTIMIZERS),
         metavar="NAME",
         rich_help_panel=OPTIMIZER,
-        help="sgd, adam, adamw or rmsprop (default: stored, else sgd).",
+        help=f"{registry.names(optimizers.OPTIMIZERS)} (default: stored, else sgd).",
     ),
 ]
 

@@ -37,24 +37,40 @@ PLAIN_LOSSES = {
 }
 
 
-def autograd_derivative(f, z):
+# an upstream gradient dL/dh with no two entries alike, so a backward that ignores it or mixes entries fails
+UPSTREAM = torch.tensor([[0.3, -1.2, 0.7], [2.0, 0.5, -0.4]], dtype=torch.float64)
+
+
+def autograd_backward(f, z, upstream):
+    """dL/dz for L with dL/dh = upstream: the vector-Jacobian product autograd computes."""
     z = z.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(f(z).sum(), z)
+    (grad,) = torch.autograd.grad(f(z), z, grad_outputs=upstream)
     return grad
 
 
-# ---- registry: forward is torch's own, the derivative written by hand equals autograd's
+# ---- registry: forward is torch's own, the local backward written by hand equals autograd's
+
+
+def test_the_registry_is_every_activation_and_loss_linctl_knows():
+    assert set(registry.ACTIVATIONS) == set(PLAIN_ACTIVATIONS)
+    assert set(registry.LOSSES) == set(PLAIN_LOSSES)
 
 
 @pytest.mark.parametrize("name", list(PLAIN_ACTIVATIONS))
-def test_activation_forward_is_torch_and_derivative_is_autograds(name):
+def test_activation_forward_is_torch_and_backward_is_autograds(name):
     act = registry.activation(name)
     assert act.name == name
     h = act.forward(Z)
     assert torch.equal(h, PLAIN_ACTIVATIONS[name](Z))
-    by_hand = act.derivative(Z, h)
+    by_hand = act.backward(Z, h, UPSTREAM)
     assert by_hand.shape == Z.shape
-    assert_close(by_hand, autograd_derivative(PLAIN_ACTIVATIONS[name], Z), rtol=1e-12, atol=1e-15)
+    assert_close(by_hand, autograd_backward(PLAIN_ACTIVATIONS[name], Z, UPSTREAM), rtol=1e-12, atol=1e-15)
+    if act.module is not None:  # the module nn.Sequential holds computes the same
+        assert torch.equal(getattr(torch.nn, act.module)()(Z), h)
+    if act.output_range is not None:
+        low, high = act.output_range
+        wide = torch.linspace(-50, 50, 101, dtype=torch.float64)
+        assert bool(((act.forward(wide) >= low) & (act.forward(wide) <= high)).all())
 
 
 @pytest.mark.parametrize("name", list(PLAIN_LOSSES))
@@ -802,7 +818,7 @@ def test_a_wrong_hand_derivative_is_reported_even_when_only_the_bias_shows_it(mo
     """With x = 0 every weight gradient is 0 whatever delta is: only the bias gradient can disagree."""
     import dataclasses
 
-    wrong = dataclasses.replace(registry.ACTIVATIONS["sigmoid"], derivative=lambda z, h: h)  # not h·(1 - h)
+    wrong = dataclasses.replace(registry.ACTIVATIONS["sigmoid"], backward=lambda z, h, g: g * h)  # not h·(1 - h)
     monkeypatch.setitem(registry.ACTIVATIONS, "sigmoid", wrong)
     net = net_of([3, 2], ["sigmoid"], dtype="float64", seed=6)
     x = torch.zeros(3, 3, dtype=torch.float64)

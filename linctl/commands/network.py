@@ -132,8 +132,8 @@ def build(*, sizes, seed, weight, bias, no_bias, activation, dtype) -> tuple[dic
             if n < 1:
                 raise UsageError(f"inspect: every size must be a positive whole number; size {i + 1} is {n}")
     specs = spec.plan(sizes, weights, biases, activation, not no_bias)
-    if len(specs) > 64:
-        raise UsageError(f"inspect: {len(specs)} layers; linctl builds at most 64")
+    if len(specs) > spec.MAX_LAYERS:
+        raise UsageError(f"inspect: {len(specs)} layers; linctl builds at most {spec.MAX_LAYERS}")
     for layer in specs:
         parsing.check_sizes(layer.in_features, layer.out_features, element_size(dtype), available_memory())
     notes: list[str] = []

@@ -9,7 +9,6 @@ invocation, with the same state file and the same lock.
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -134,22 +133,22 @@ def completer(options: dict[str, list[str]]):
     return complete
 
 
-def use_state(path: str | None) -> None:
-    """Every command in this shell uses this state file unless it names another."""
-    if path:
-        os.environ["LINCTL_STATE"] = path
+def with_state(tokens: list[str], path: str | None) -> list[str]:
+    """The command line with the shell's --state, unless it names its own (the process environment is left alone)."""
+    if not path or not tokens or any(t == "--state" or t.startswith("--state=") for t in tokens):
+        return tokens
+    return [*tokens, "--state", path]
 
 
 def shell(ctx: typer.Context, state: StateOpt = None) -> None:
     """Run commands in one process: a prompt on a terminal, one command per line from a pipe."""
     group = ctx.find_root().command
-    use_state(state)
 
     def run(tokens: list[str]) -> int:
         if tokens and tokens[0] == "shell":
             note("linctl shell: already in the shell")
             return 2
-        return group.main(args=tokens, prog_name="linctl", standalone_mode=False)
+        return group.main(args=with_state(tokens, state), prog_name="linctl", standalone_mode=False)
 
     if sys.stdin.isatty():
         commands = getattr(group, "commands", {})

@@ -8,7 +8,8 @@ from typing import Any
 
 from linctl.model import registry
 from linctl.model.forward import compare
-from linctl.model.network import Network, cpu
+from linctl.model.network import Network
+from linctl.tensors import copied, cpu
 
 
 @dataclass
@@ -87,10 +88,10 @@ def backward(net: Network, x, t, loss: str, activations: list[str]) -> BackwardR
 
     before = {name: p.detach().clone() for name, p in net.named_params()}
     grads_before = {name: None if p.grad is None else cpu(p.grad).clone() for name, p in net.named_params()}
-    from linctl.model.samples import check_bce
+    from linctl.model.samples import check_output
 
     zs, hs = net.run(x, activations)
-    check_bce(loss, activations[-1], hs[-1].detach())
+    check_output(loss, activations[-1], hs[-1].detach())
     value = loss_value(loss, hs[-1], t)
     value.backward()
     fresh = single_call_grads(net, x, t, loss, activations)
@@ -107,8 +108,8 @@ def backward(net: Network, x, t, loss: str, activations: list[str]) -> BackwardR
         if b_name is not None:
             worst_b, same_b = compare(cpu(manual_b), fresh[b_name])
             worst, same = max(worst, worst_b), same and same_b
-        w_grad = cpu(linear.weight.grad)
-        b_grad = None if b_name is None else cpu(linear.bias.grad)
+        w_grad = copied(linear.weight.grad)
+        b_grad = None if b_name is None else copied(linear.bias.grad)
         w_before, b_before = grads_before[w_name], None if b_name is None else grads_before[b_name]
         layers.append(
             LayerGrads(
@@ -121,8 +122,8 @@ def backward(net: Network, x, t, loss: str, activations: list[str]) -> BackwardR
                 x=cpu(inputs[k]),
                 linear=cpu(zs[k]),
                 output=cpu(hs[k]),
-                weight=cpu(linear.weight),
-                bias=None if linear.bias is None else cpu(linear.bias),
+                weight=copied(linear.weight),
+                bias=copied(linear.bias),
                 weight_grad_before=w_before,
                 bias_grad_before=b_before,
                 weight_grad_added=w_grad if w_before is None else w_grad - w_before,
@@ -164,8 +165,7 @@ def backprop(net: Network, x, t, loss: str, activations: list[str], zs, hs) -> l
     with torch.no_grad():
         upstream = registry.loss(loss).gradient(hs[-1], t)  # dL/dh_L
         for k in range(len(net.linears) - 1, -1, -1):
-            act = registry.activation(activations[k])
-            delta = upstream * act.derivative(zs[k], hs[k])
+            delta = registry.activation(activations[k]).backward(zs[k], hs[k], upstream)
             grad_w = delta.t().mm(inputs[k])
             grad_b = delta.sum(dim=0)
             out[k] = (grad_w, grad_b, delta)

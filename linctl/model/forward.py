@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from linctl.model.network import Network, cpu
+from linctl.model.network import Network
+from linctl.tensors import cpu
 
 TRAP_SHOW_LIMIT = 4096
 

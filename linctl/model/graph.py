@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linctl.model import registry
-from linctl.model.network import Network, cpu
+from linctl.model.network import Network
+from linctl.tensors import cpu
 
 
 @dataclass
@@ -72,13 +73,13 @@ def walk(root) -> tuple[list[Any], list[tuple[int, int]]]:
 
 def graph(net: Network, x, t, loss: str, activations: list[str]) -> GraphResult:
     """loss(act(net(x)), t).backward() with a hook on every node; the network keeps no gradient."""
-    from linctl.model.samples import check_bce
+    from linctl.model.samples import check_output
 
     names = {id(p): name for name, p in net.named_params()}
     for p in net.parameters():  # the stored gradients are not this backward's
         p.grad = None
     output = net.output(x, activations)
-    check_bce(loss, activations[-1], output.detach())
+    check_output(loss, activations[-1], output.detach())
     value = registry.loss(loss).forward(output, t)
     fns, edges = walk(value.grad_fn)
     nodes = [GraphNode(id=i, name=type(fn).__name__, shape=None, saved=_saved(fn)) for i, fn in enumerate(fns)]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from linctl.model import registry, spec
+from linctl.tensors import cpu
 
 Tensor = Any
 
@@ -21,11 +22,6 @@ def torch_dtype(name: str):
 
 def element_size(dtype: str) -> int:
     return {"float32": 4, "float64": 8}[dtype]
-
-
-def cpu(tensor):
-    """A detached CPU tensor (a copy only when the tensor lives elsewhere)."""
-    return tensor.detach().cpu()
 
 
 def build_module(specs: list[spec.LayerSpec], dtype, device=None):
@@ -41,8 +37,9 @@ def build_module(specs: list[spec.LayerSpec], dtype, device=None):
     modules: list[torch.nn.Module] = []
     for linear, layer in zip(linears, specs, strict=True):
         modules.append(linear)
-        if layer.activation != "none":
-            modules.append(getattr(torch.nn, spec.MODULES[layer.activation])())
+        module = registry.activation(layer.activation).module
+        if module is not None:
+            modules.append(getattr(torch.nn, module)())
     return torch.nn.Sequential(*modules)
 
 
@@ -136,7 +133,7 @@ class Network:
         """Typed rows in the network's dtype; a value the dtype cannot hold is noted under `option`."""
         import torch
 
-        from linctl.model.samples import cast_note
+        from linctl.tensors import cast_note
 
         cast = torch.tensor(rows, dtype=self.dtype, device=self.device)
         warning = cast_note(rows, cast, option) if option else None
@@ -179,8 +176,8 @@ def new_state(
     """
     import torch
 
-    from linctl.model.samples import cast_note
     from linctl.store import FORMAT
+    from linctl.tensors import cast_note
 
     if seed is not None:
         torch.manual_seed(seed)

@@ -6,31 +6,8 @@ from __future__ import annotations
 import math
 
 from linctl.errors import UsageError
-from linctl.model.network import cpu
-
-
-def cast_note(typed, cast, what: str) -> str | None:
-    """A warning when finite typed numbers became inf in the network's dtype (1e39 in float32)."""
-    import torch
-
-    if cast.dtype == torch.float64 or cast.numel() == 0:
-        return None
-    bad = ~torch.isfinite(cast)
-    if not bool(bad.any()):
-        return None
-    typed = typed.double() if isinstance(typed, torch.Tensor) else torch.tensor(typed, dtype=torch.float64)
-    overflowed = bad.cpu() & torch.isfinite(typed.cpu())
-    count = int(overflowed.sum())
-    if not count:
-        return None  # NaN/inf as typed: the typed-value warning covers them
-    first = float(typed.cpu()[overflowed][0])
-    name = str(cast.dtype).replace("torch.", "")
-    more = f" (and {count - 1} more)" if count > 1 else ""
-    return (
-        f"warning: {what}: {first:g}{more} is beyond {name}'s range (±{torch.finfo(cast.dtype).max:.4g}) and became "
-        f"{'inf' if first > 0 else '-inf'}; results will not be finite. Use smaller values, or a float64 network "
-        "(inspect IN OUT --dtype float64)"
-    )
+from linctl.model import registry
+from linctl.tensors import cpu
 
 
 def check_inputs(rows: list[list[float]], in_features: int, option: str = "--x") -> None:
@@ -66,48 +43,64 @@ def stored_rows(data: dict, key: str) -> list[list[float]] | None:
     return None if value is None else value.tolist()
 
 
-def check_bce(loss: str, activation: str, output, step: int | None = None) -> None:
-    """torch's binary_cross_entropy refuses outputs outside [0, 1] (NaN too): say why, and the fix."""
-    if loss != "bce":
+def _span(bounds: tuple[float, float]) -> str:
+    return f"[{bounds[0]:g}, {bounds[1]:g}]"
+
+
+def range_checked(loss: str, activation: str) -> bool:
+    """Whether this loss's outputs need checking: it takes a range, and the activation does not ensure it."""
+    takes, gives = registry.loss(loss).output_range, registry.activation(activation).output_range
+    return takes is not None and not (gives is not None and takes[0] <= gives[0] and gives[1] <= takes[1])
+
+
+def check_output(loss: str, activation: str, output, step: int | None = None) -> None:
+    """A loss that takes outputs in a range (bce: [0, 1]; torch refuses others, NaN too): say why, and the fix."""
+    entry = registry.loss(loss)
+    if entry.output_range is None:
         return
-    inside = (output >= 0) & (output <= 1)
+    low, high = entry.output_range
+    inside = (output >= low) & (output <= high)
     if bool(inside.all()):
         return
     worst = float(output[~inside].flatten()[0])
     where = f"train step {step}: " if step is not None else ""
+    span = _span(entry.output_range)
     if worst != worst:  # NaN
         fix = "a smaller --lr" if step is not None and step > 1 else "check --x and the weights ('linctl inspect')"
         raise UsageError(
-            f"{where}--loss bce needs outputs in [0, 1], but an output is nan (activation {activation}): "
+            f"{where}--loss {loss} needs outputs in {span}, but an output is nan (activation {activation}): "
             f"NaN/inf weights or inf inputs make NaN; {fix}, or use another --loss"
         )
+    fitting = [a.name for a in registry.ACTIVATIONS.values() if not range_checked(loss, a.name)]
     raise UsageError(
-        f"{where}--loss bce needs outputs in [0, 1], but an output is {worst:.4g} (activation {activation}); "
-        "use --activation sigmoid, or another --loss"
+        f"{where}--loss {loss} needs outputs in {span}, but an output is {worst:.4g} (activation {activation}); "
+        f"use --activation {' or '.join(fitting)}, or another --loss"
     )
 
 
-def check_bce_samples(loss: str, x, t, place) -> None:
-    """--loss bce: targets in [0, 1] and no NaN input, as torch requires, named by `place(kind, row, col)`."""
+def check_samples(loss: str, x, t, place) -> None:
+    """Targets in the loss's range and, where it takes outputs in a range, no NaN input; named by `place`."""
     import torch
 
-    if loss != "bce":
-        return
-    outside = ~((t >= 0) & (t <= 1))  # NaN is outside too
-    if bool(outside.any()):
-        row, col = (int(i) for i in outside.nonzero()[0])
-        value = float(t[row, col])
-        raise UsageError(
-            f"{place('t', row, col)}: --loss bce needs targets in [0, 1], got {value:g}; "
-            "give targets between 0 and 1, or use another --loss"
-        )
-    missing = torch.isnan(x)
-    if bool(missing.any()):
-        row, col = (int(i) for i in missing.nonzero()[0])
-        raise UsageError(
-            f"{place('x', row, col)}: --loss bce cannot take a NaN input (the output would be NaN, outside [0, 1]); "
-            "give a number there, or use another --loss"
-        )
+    entry = registry.loss(loss)
+    if entry.target_range is not None:
+        low, high = entry.target_range
+        outside = ~((t >= low) & (t <= high))  # NaN is outside too
+        if bool(outside.any()):
+            row, col = (int(i) for i in outside.nonzero()[0])
+            value = float(t[row, col])
+            raise UsageError(
+                f"{place('t', row, col)}: --loss {loss} needs targets in {_span(entry.target_range)}, got {value:g}; "
+                f"give targets between {low:g} and {high:g}, or use another --loss"
+            )
+    if entry.output_range is not None:
+        missing = torch.isnan(x)
+        if bool(missing.any()):
+            row, col = (int(i) for i in missing.nonzero()[0])
+            raise UsageError(
+                f"{place('x', row, col)}: --loss {loss} cannot take a NaN input (the output would be NaN, outside "
+                f"{_span(entry.output_range)}); give a number there, or use another --loss"
+            )
 
 
 def option_place(x_rows: int, t_rows: int):
@@ -140,5 +133,5 @@ def checked_tensors(net, x_rows, t_rows, loss: str):
     check_targets(t_rows, net.out_features, len(x_rows))
     x = net.tensor(x_rows, "--x")
     t = net.tensor(t_rows, "--t")
-    check_bce_samples(loss, x, t, option_place(len(x_rows), len(t_rows)))
+    check_samples(loss, x, t, option_place(len(x_rows), len(t_rows)))
     return x, t

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ACTIVATIONS = ("none", "sigmoid", "relu", "tanh")
-MODULES = {"sigmoid": "Sigmoid", "relu": "ReLU", "tanh": "Tanh"}
+from linctl.model import registry
+
 DTYPES = ("float32", "float64")
+MAX_LAYERS = 64  # the most Linear layers linctl builds, imports or loads
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def module_indices(specs: list[LayerSpec]) -> list[int]:
     indices, position = [], 0
     for layer in specs:
         indices.append(position)
-        position += 1 if layer.activation == "none" else 2
+        position += 1 if registry.activation(layer.activation).module is None else 2
     return indices
 
 
@@ -94,8 +95,9 @@ def structure(specs: list[LayerSpec]) -> str:
     lines = ["Sequential("]
     for index, layer in zip(module_indices(specs), specs, strict=True):
         lines.append(f"  ({index}): {linear_text(layer)}")
-        if layer.activation != "none":
-            lines.append(f"  ({index + 1}): {MODULES[layer.activation]}()")
+        module = registry.activation(layer.activation).module
+        if module is not None:
+            lines.append(f"  ({index + 1}): {module}()")
     lines.append(")")
     return "\n".join(lines)
 
@@ -111,8 +113,8 @@ def activations_for(specs: list[LayerSpec], given: list[str] | None, option: str
     if not given:
         return [layer.activation for layer in specs]
     for name in given:
-        if name not in ACTIVATIONS:
-            raise UsageError(f"{option}: expected one of {', '.join(ACTIVATIONS)}, got {name!r}")
+        if name not in registry.ACTIVATIONS:
+            raise UsageError(f"{option}: expected one of {', '.join(registry.ACTIVATIONS)}, got {name!r}")
     if len(given) == 1:
         return given * len(specs)
     if len(given) != len(specs):

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linctl.errors import UsageError
-from linctl.model.network import Network, cpu
+from linctl.model.network import Network
+from linctl.tensors import cpu
 
 COLUMNS = 40  # cells across the plane
 ROWS = 20  # cells down the plane

@@ -11,12 +11,13 @@ from typing import Any
 
 from linctl.errors import UsageError
 from linctl.model.backward import BackwardResult, backward_rows, loss_value, zero_grad
-from linctl.model.network import Network, cpu
-from linctl.model.samples import check_bce
+from linctl.model.network import Network
+from linctl.model.samples import check_output, range_checked
 from linctl.optim.settings import Plan
 from linctl.optim.step import LayerMoved, StepResult, layer_moved, step
 from linctl.optim.torch_step import build, run_step, save_into
 from linctl.parsing import shown_int
+from linctl.tensors import cast_note, copied
 
 
 @dataclass
@@ -32,9 +33,6 @@ def train_step(net: Network, plan: Plan, x_rows, t_rows, loss: str, activations:
     had_grads = net.has_grads()
     zero_grad(net)
     back = backward_rows(net, x_rows, t_rows, loss, activations)
-    for layer in back.layers:  # the step below changes the live tensors
-        layer.weight = layer.weight.clone()
-        layer.bias = None if layer.bias is None else layer.bias.clone()
     stepped = step(net, plan)
     return TrainStepResult(backward=back, step=stepped, grads_cleared=had_grads, notes=back.notes + list(plan.notes))
 
@@ -119,10 +117,10 @@ def prepare_samples(net: Network, x, t, *, loss: str, table=None, notes: list[st
             return f"{name} line {data.line_of(table, row)} column {column}"
 
     for typed, cast, what in checks:
-        warning = samples_mod.cast_note(typed, cast, what)
+        warning = cast_note(typed, cast, what)
         if warning and notes is not None:
             notes.append(warning)
-    samples_mod.check_bce_samples(loss, xs, ts, place)
+    samples_mod.check_samples(loss, xs, ts, place)
     return xs, ts
 
 
@@ -160,10 +158,10 @@ def train(
         generator.seed()
     x = x.to(device=net.device, dtype=net.dtype)
     t = t.to(device=net.device, dtype=net.dtype)
-    before = [(cpu(m.weight).clone(), None if m.bias is None else cpu(m.bias).clone()) for m in net.linears]
+    before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
     last = activations[-1]
-    check_range = loss == "bce" and last != "sigmoid"
+    check_range = range_checked(loss, last)
     losses = []
     done = 0
     epoch = 0
@@ -181,11 +179,11 @@ def train(
             optimizer.zero_grad()
             o = net.output(xb, activations)
             if check_range:
-                check_bce(loss, last, o.detach(), step=done + 1)
+                check_output(loss, last, o.detach(), step=done + 1)
             try:
                 value = loss_value(loss, o, tb)
             except RuntimeError:
-                check_bce(loss, last, o.detach(), step=done + 1)  # says why, when it is the range
+                check_output(loss, last, o.detach(), step=done + 1)  # says why, when it is the range
                 raise
             value.backward()
             run_step(optimizer)

@@ -14,15 +14,57 @@ from typing import Any
 
 from linctl.errors import UsageError
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
-# torch's defaults, per optimizer; `lr` has none on purpose (see resolve)
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "sgd": {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
-    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False},
-    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False},
-    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False},
+@dataclass(frozen=True)
+class Optimizer:
+    """One kind of torch optimizer, as linctl knows it: the only list of them."""
+
+    name: str
+    torch_class: str  # its class in torch.optim
+    defaults: dict[str, Any]  # torch's defaults; `lr` has none on purpose (see resolve)
+    update: str  # the change it makes, as the step view explains it
+    state_keys: tuple[str, ...]  # in its state_dict() once it has stepped
+    optional_state: dict[str, str | None]  # state keys there only with a setting (None: it may be absent)
+
+
+OPTIMIZERS: dict[str, Optimizer] = {
+    o.name: o
+    for o in (
+        Optimizer(
+            "sgd",
+            "SGD",
+            {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
+            "Δ = -lr·buf, buf = momentum·buf + (1 - dampening)·(grad + weight_decay·W) (nesterov: grad + momentum·buf)",
+            (),
+            {"momentum_buffer": None},
+        ),
+        Optimizer(
+            "adam",
+            "Adam",
+            {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False},
+            "Δ = -lr·m̂ / (√v̂ + eps): m̂, v̂ the bias-corrected running means of grad and grad²",
+            ("step", "exp_avg", "exp_avg_sq"),
+            {"max_exp_avg_sq": "amsgrad"},
+        ),
+        Optimizer(
+            "adamw",
+            "AdamW",
+            {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False},
+            "Δ = -lr·weight_decay·W - lr·m̂ / (√v̂ + eps): decay decoupled from the Adam step",
+            ("step", "exp_avg", "exp_avg_sq"),
+            {"max_exp_avg_sq": "amsgrad"},
+        ),
+        Optimizer(
+            "rmsprop",
+            "RMSprop",
+            {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False},
+            "Δ = -lr·grad / (√v + eps), v = alpha·v + (1 - alpha)·grad² (centered: minus the mean's square)",
+            ("step", "square_avg"),
+            {"momentum_buffer": "momentum", "grad_avg": "centered"},
+        ),
+    )
 }
+DEFAULTS: dict[str, dict[str, Any]] = {name: o.defaults for name, o in OPTIMIZERS.items()}
 
 OPTION_NAMES = {
     "lr": "--lr",

@@ -8,9 +8,10 @@ from typing import Any
 
 from linctl.errors import LinctlError
 from linctl.model.forward import compare
-from linctl.model.network import Network, cpu
+from linctl.model.network import Network
 from linctl.optim.settings import Plan
 from linctl.optim.torch_step import build, run_step, save_into
+from linctl.tensors import copied
 
 
 def is_plain_sgd(plan: Plan) -> bool:
@@ -32,10 +33,13 @@ class LayerMoved:
     bias: Any
     weight_grad: Any
     bias_grad: Any
+    weight_change: Any  # weight - weight_before
+    bias_change: Any
 
 
 def layer_moved(name: str, linear, before: tuple[Any, Any], activation: str) -> LayerMoved:
     """The record of a layer whose update is done; `before` is its (weight, bias) from `snapshot`."""
+    weight, bias = copied(linear.weight), copied(linear.bias)
     return LayerMoved(
         name=name,
         in_features=linear.in_features,
@@ -43,10 +47,12 @@ def layer_moved(name: str, linear, before: tuple[Any, Any], activation: str) -> 
         activation=activation,
         weight_before=before[0],
         bias_before=before[1],
-        weight=cpu(linear.weight),
-        bias=None if linear.bias is None else cpu(linear.bias),
-        weight_grad=None if linear.weight.grad is None else cpu(linear.weight.grad),
-        bias_grad=None if linear.bias is None or linear.bias.grad is None else cpu(linear.bias.grad),
+        weight=weight,
+        bias=bias,
+        weight_grad=copied(linear.weight.grad),
+        bias_grad=None if linear.bias is None else copied(linear.bias.grad),
+        weight_change=weight - before[0],
+        bias_change=None if bias is None else bias - before[1],
     )
 
 
@@ -54,8 +60,6 @@ def layer_moved(name: str, linear, before: tuple[Any, Any], activation: str) -> 
 class LayerStep(LayerMoved):
     """One Linear layer's part of the step."""
 
-    weight_change: Any
-    bias_change: Any
     hand_weight: Any  # W - lr·grad, plain SGD only
     hand_bias: Any
 
@@ -74,10 +78,7 @@ class StepResult:
 
 def snapshot(net: Network) -> list[tuple[Any, Any]]:
     """Each layer's (weight, bias) as they are now, copied."""
-    return [
-        (cpu(linear.weight).clone(), None if linear.bias is None else cpu(linear.bias).clone())
-        for linear in net.linears
-    ]
+    return [(copied(linear.weight), copied(linear.bias)) for linear in net.linears]
 
 
 def layer_steps(
@@ -107,8 +108,6 @@ def layer_steps(
         layers.append(
             LayerStep(
                 **vars(moved),
-                weight_change=moved.weight - w_before,
-                bias_change=None if b_before is None else moved.bias - b_before,
                 hand_weight=hand_w,
                 hand_bias=hand_b,
             )

@@ -160,13 +160,10 @@ def build(net, plan: Plan, saved: dict | None):
     """A real torch optimizer over the network's parameters, with its saved state."""
     import torch
 
-    classes = {
-        "sgd": torch.optim.SGD,
-        "adam": torch.optim.Adam,
-        "adamw": torch.optim.AdamW,
-        "rmsprop": torch.optim.RMSprop,
-    }
-    optimizer = _new_optimizer(classes[plan.name], net.parameters(), plan.settings)
+    from linctl.optim.settings import OPTIMIZERS
+
+    kind = getattr(torch.optim, OPTIMIZERS[plan.name].torch_class)
+    optimizer = _new_optimizer(kind, net.parameters(), plan.settings)
     if plan.keep_state and saved is not None:
         _load_state(optimizer, saved["state"])
         for group in optimizer.param_groups:

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from linctl.render.widgets import fmt, heading, plain, show, text
+from linctl.render.cells import fmt, text
+from linctl.render.widgets import heading, show
+from linctl.tensors import plain
 
 INLINE_LIMIT = 6  # tensors with at most this many values are written out; bigger ones summarised
 

@@ -68,7 +68,7 @@ def legend(low: float, high: float, scale: tuple[float, float], centre: float = 
     """'min -0.6000 ▇▇▇▇ 0.5000 max': the colours between the values at the ends."""
     from rich.text import Text
 
-    from linctl.render.widgets import fmt
+    from linctl.render.cells import fmt
 
     line = Text(f"{what}min {fmt(low)} ")
     if math.isfinite(low) and math.isfinite(high):
@@ -137,7 +137,7 @@ class Heat:
         """The plain table again, every number on its colour."""
         from rich.console import Group
 
-        from linctl.render.widgets import labelled_grid, shape, text
+        from linctl.render.cells import labelled_grid, shape, text
 
         row_name, col_name = self.labels
         labelled = not vector and row_name is not None
@@ -152,7 +152,7 @@ class Heat:
         """The whole matrix, downsampled: each character is two blocks (upper and lower half)."""
         from rich.text import Text
 
-        from linctl.render.widgets import fmt, shape, text
+        from linctl.render.cells import fmt, shape, text
 
         m = array.shape[1]
         cols = max(8, min(m, width - 12))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import sys
 
+from linctl.render.cells import fmt, table, text
 from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
-from linctl.render.widgets import changed_matrix, fmt, heading, plain, show, table, tensor_view, text, vector
+from linctl.render.widgets import changed_matrix, heading, show, tensor_view, vector
+from linctl.tensors import plain
 
 COLUMNS = (
     "id",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from linctl.render.widgets import plain
+from linctl.tensors import plain
 
 # a stack keeps these top-level; everything else about parameters is per layer
 LAYER_BASICS = ("name", "in_features", "out_features", "activation")

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+from linctl.render.cells import fmt, fmt_input, text
 from linctl.render.layers import layer_entry, layer_title, prefixed, symbols, with_layers
 from linctl.render.widgets import (
-    fmt,
-    fmt_input,
     heading,
     kv,
     matrix,
-    plain,
     samples,
     setting_text,
     show,
     summary_table,
     tensor_view,
-    text,
     vector,
     verdict,
 )
+from linctl.tensors import plain
 
 WRITE_OUT_LIMIT = 8  # write each output out as w*x + b when IN and OUT*B are this small
 PARAM_KEYS = ("weight", "bias", "weight_grad", "bias_grad")

@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 
+from linctl.render.cells import fmt, text
 from linctl.render.heatmap import coloured, legend, limits, style_for, symmetric
-from linctl.render.widgets import fmt, heading, plain, show, text
+from linctl.render.widgets import heading, show
+from linctl.tensors import plain
 
 RAMP = " .:-=+*#%@"  # without colour: the output from low to high
 HIGH, LOW = "●", "○"  # a sample whose target is above / below the scale's centre
@@ -29,9 +31,13 @@ def plot_json(r) -> dict:
 
 
 def scale_of(r, values: np.ndarray) -> tuple[float, tuple[float, float]]:
-    """The centre and ends of the colour scale: 0.5 in [0, 1] after a sigmoid, else 0 and ±max|value|."""
-    if r.activation == "sigmoid":
-        return 0.5, (0.0, 1.0)
+    """The centre and ends of the colour scale: the middle of a bounded activation's range (0.5 in [0, 1] after a
+    sigmoid), else 0 and ±max|value|."""
+    from linctl.model.registry import activation
+
+    bounds = activation(r.activation).output_range
+    if bounds is not None:
+        return (bounds[0] + bounds[1]) / 2, bounds
     return 0.0, symmetric(*limits(values))
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from linctl.render.widgets import console, table
+from linctl.render.cells import table
+from linctl.render.widgets import console
 
 
 def export_json(files: list[str], names: list[str], shapes: dict[str, list[int]]) -> dict:

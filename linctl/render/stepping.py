@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import math
 
+from linctl.render.cells import fmt, shape, text
 from linctl.render.layers import layer_entry, layer_title, prefixed, symbols, with_layers
 from linctl.render.widgets import (
     changed_matrix,
     check_line,
-    fmt,
     heading,
     matrix,
-    plain,
     samples,
     settings_text,
-    shape,
     show,
     shown_alike,
     tensor_view,
-    text,
     vector,
 )
+from linctl.tensors import plain
 
 # --------------------------------------------------------------------------
 # backward
@@ -118,10 +116,9 @@ def _accumulation(layer, first: bool) -> list:
     return parts
 
 
-DERIVATIVES = {"none": "1", "sigmoid": "o(1-o)", "relu": "(y > 0)", "tanh": "1 - o²"}
-
-
 def backward_parts(r) -> list:
+    from linctl.model.registry import activation
+
     parts = [*loss_lines(r), heading("loss.backward()")]
     first = r.layers[0].weight_grad_before is None
     if first:
@@ -152,7 +149,7 @@ def backward_parts(r) -> list:
         layer = r.layers[0]
         parts += [
             heading(
-                f"by hand (chain rule): dL/dy = dL/do · {DERIVATIVES[layer.activation]};  "
+                f"by hand (chain rule): dL/dy = {activation(layer.activation).local_rule('dL/do', 'o', 'y')};  "
                 "dL/dW = (dL/dy)ᵀ·x;  dL/db = Σ_batch dL/dy"
             ),
             _hand("dL/dW by hand (this backward alone)", layer.manual_weight_grad, layer.weight_grad, "weight.grad"),
@@ -170,17 +167,15 @@ def backward_parts(r) -> list:
 
 def backprop_parts(r) -> list:
     """Backprop by hand, from the output back: delta, dL/dW, dL/db per layer."""
+    from linctl.model.registry import activation
+
     count = len(r.layers)
     last = count - 1
     parts = [heading("backprop by hand, from the output back (this backward alone)")]
     for k in range(last, -1, -1):
         layer = r.layers[k]
-        f = DERIVATIVES[layer.activation].replace("o", f"h{k}").replace("y", f"z{k}")
-        f = f"({f})" if " " in f else f
-        if k == last:
-            rule = f"delta{k} = dL/do ⊙ {f}"
-        else:
-            rule = f"delta{k} = (delta{k + 1}·W{k + 1}) ⊙ {f}"
+        upstream = "dL/do" if k == last else f"(delta{k + 1}·W{k + 1})"
+        rule = f"delta{k} = {activation(layer.activation).local_rule(upstream, f'h{k}', f'z{k}')}"
         x_name = "x" if k == 0 else f"h{k - 1}"
         w_hand, b_hand = f"dL/d{prefixed(layer, 'weight')} by hand", f"dL/d{prefixed(layer, 'bias')} by hand"
         parts += [
@@ -239,12 +234,11 @@ def step_json(r) -> dict:
     return with_layers(top, layers, STEP_KEYS)
 
 
-EXPLAINED = {
-    "sgd": "Δ = -lr·buf, buf = momentum·buf + (1 - dampening)·(grad + weight_decay·W) (nesterov: grad + momentum·buf)",
-    "adam": "Δ = -lr·m̂ / (√v̂ + eps): m̂, v̂ the bias-corrected running means of grad and grad²",
-    "adamw": "Δ = -lr·weight_decay·W - lr·m̂ / (√v̂ + eps): decay decoupled from the Adam step",
-    "rmsprop": "Δ = -lr·grad / (√v + eps), v = alpha·v + (1 - alpha)·grad² (centered: minus the mean's square)",
-}
+def _explained(name: str) -> str:
+    from linctl.optim.settings import OPTIMIZERS
+
+    kind = OPTIMIZERS.get(name)
+    return kind.update if kind is not None else "Δ: the optimizer's change"
 
 
 def update_equation(r, layer, kind: str):
@@ -285,7 +279,7 @@ def step_parts(r, skip_grad: bool = False) -> list:
     else:
         parts = [
             heading("the update: W + Δ = W′  (in W′ ↑ went up, ↓ went down)"),
-            text(EXPLAINED.get(r.optimizer, "Δ: the optimizer's change")),
+            text(_explained(r.optimizer)),
         ]
     for layer in r.layers:
         if len(r.layers) > 1:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from linctl.render.cells import fmt
 from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
 from linctl.render.stepping import settings_json
-from linctl.render.widgets import changed_matrix, fmt, heading, kv, settings_text, show, tensor_view, vector
+from linctl.render.widgets import changed_matrix, heading, kv, settings_text, show, tensor_view, vector
 
 TRAIN_KEYS = ("weight_before", "bias_before", "weight", "bias")
 LAYER_TRAIN_KEYS = (*TRAIN_KEYS, "weight_grad", "bias_grad")
@@ -91,12 +92,12 @@ def train_view(r, log: bool = False, picture=None) -> None:
         w, b = prefixed(layer, "weight"), prefixed(layer, "bias")
         parts += [
             tensor_view(f"{w} before", layer.weight_before),
-            changed_matrix(f"{w} after (↑ went up, ↓ went down)", layer.weight, layer.weight - layer.weight_before),
+            changed_matrix(f"{w} after (↑ went up, ↓ went down)", layer.weight, layer.weight_change),
         ]
         if layer.bias is not None:
             parts += [
                 vector(f"{b} before", layer.bias_before),
-                changed_matrix(f"{b} after (↑ went up, ↓ went down)", layer.bias, layer.bias - layer.bias_before),
+                changed_matrix(f"{b} after (↑ went up, ↓ went down)", layer.bias, layer.bias_change),
             ]
     parts.append(loss_curve(r.losses, log=log))
     if picture is not None:

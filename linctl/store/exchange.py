@@ -41,14 +41,14 @@ def export_state_dict(data: dict, target: Path, kind: str) -> list[str]:
     if kind == ".json":
         import orjson
 
-        from linctl.render.widgets import plain
+        from linctl.tensors import plain
 
         content = orjson.dumps({n: plain(params[n]) for n in names}, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
         _atomic(target, lambda handle: handle.write(content))
     elif kind == ".safetensors":
         from safetensors.numpy import save
 
-        from linctl.render.widgets import plain
+        from linctl.tensors import plain
 
         content = save({n: plain(params[n]) for n in names})
         _atomic(target, lambda handle: handle.write(content))
@@ -196,8 +196,8 @@ def build_from(
                 f"--key: {chosen[k].prefix!r} takes {chosen[k].in_features} inputs but {chosen[k - 1].prefix!r} "
                 f"gives {chosen[k - 1].out_features}; the keys must chain, in order"
             )
-    if len(chosen) > 64:
-        raise UsageError(f"--key: {len(chosen)} layers; linctl builds at most 64")
+    if len(chosen) > spec.MAX_LAYERS:
+        raise UsageError(f"--key: {len(chosen)} layers; linctl builds at most {spec.MAX_LAYERS}")
     specs = [spec.LayerSpec(p.in_features, p.out_features, bias=p.bias is not None) for p in chosen]
     acts = spec.activations_for(specs, activations)
     specs = [

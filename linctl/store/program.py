@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from linctl.errors import LinctlError
-from linctl.model import spec
+from linctl.model import registry, spec
 from linctl.store import codec
 from linctl.store import history as record
 
@@ -33,15 +33,24 @@ import torch
 import torch.nn.functional as F
 
 DTYPE = torch.{dtype}
-ACTIVATIONS = {{"none": lambda z: z, "sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}}
-LOSSES = {{
-    "mse": F.mse_loss,
-    "l1": F.l1_loss,
-    "bce": F.binary_cross_entropy,
-    "diff": lambda o, t: (t - o).mean(),  # the tutorial's plain t - o, mean-reduced
-}}
-OPTIMIZERS = {{"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}}
-'''
+{tables}'''
+
+
+def _table(name: str, code: dict[str, str]) -> str:
+    """A dict of the program's source, one entry a line: the registry's names and their plain torch code."""
+    return "\n".join([f"{name} = {{", *(f"    {key!r}: {value}," for key, value in code.items()), "}"]) + "\n"
+
+
+def tables() -> str:
+    """The activations, losses (mean-reduced, as linctl's) and optimizers the program knows: all of linctl's."""
+    from linctl.optim.settings import OPTIMIZERS
+
+    return (
+        _table("ACTIVATIONS", {k: a.program for k, a in registry.ACTIVATIONS.items()})
+        + _table("LOSSES", {k: entry.program for k, entry in registry.LOSSES.items()})
+        + _table("OPTIMIZERS", {k: f"torch.optim.{o.torch_class}" for k, o in OPTIMIZERS.items()})
+    )
+
 
 HELPERS = '''
 
@@ -195,8 +204,9 @@ def _module_text(specs: list[spec.LayerSpec], dtype: str) -> list[str]:
         parts = []
         for k, s in enumerate(specs):
             parts.append(f"linears[{k}]")
-            if s.activation != "none":
-                parts.append(f"torch.nn.{spec.MODULES[s.activation]}()")
+            module = registry.activation(s.activation).module
+            if module is not None:
+                parts.append(f"torch.nn.{module}()")
         lines.append(f"net = torch.nn.Sequential({', '.join(parts)})")
     return lines
 
@@ -279,7 +289,7 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
         body.append(f"# {entry.get('command', '')}")
         body += _block(path, entry, specs, side, notes)
     needs_side = bool(side.metadata or side.tensors)
-    text = HEADER.format(state=path.name.replace('"', "'").replace("\\", "/"), dtype=dtype)
+    text = HEADER.format(state=path.name.replace('"', "'").replace("\\", "/"), dtype=dtype, tables=tables())
     if needs_side:
         text += f"SIDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), {side_path.name!r})  # written beside it\n"
     text += HELPERS + (SIDE_LOADER if needs_side else "") + "\n\n" + "\n".join(body) + "\n" + FOOTER

@@ -26,7 +26,6 @@ from typing import TypeGuard
 from linctl.errors import LinctlError, UsageError
 from linctl.store.migrations import FORMAT, migrate
 
-MAX_LAYERS = 64
 APP = "linctl"
 DEFAULT_PATH = os.path.join(".linctl", "net.safetensors")
 OLD_DEFAULT_PATH = os.path.join(".linctl", "net.pt")  # formats 1 and 2
@@ -262,7 +261,7 @@ def _bytes(n: int) -> str:
 def _check(data: object, size: int | None) -> None:
     import sys
 
-    from linctl.model import spec
+    from linctl.model import registry, spec
     from linctl.model.network import element_size
 
     torch = sys.modules.get("torch")  # torch tensors come only from torch, so a file read without it has none
@@ -280,8 +279,8 @@ def _check(data: object, size: int | None) -> None:
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
         raise _Unusable("the layer list is not a list of linear layers")
-    if len(layers) > MAX_LAYERS:
-        raise _Unusable(f"it claims {len(layers)} layers; linctl builds at most {MAX_LAYERS}")
+    if len(layers) > spec.MAX_LAYERS:
+        raise _Unusable(f"it claims {len(layers)} layers; linctl builds at most {spec.MAX_LAYERS}")
     need = 0
     for k, layer in enumerate(layers):
         what = "the layer" if len(layers) == 1 else f"layer {k + 1}"
@@ -297,8 +296,8 @@ def _check(data: object, size: int | None) -> None:
         if not isinstance(layer.get("bias"), bool):
             raise _Unusable(f"{what}'s bias flag {_show(layer.get('bias'))} is not true or false")
         activation = layer.get("activation", "none")
-        if activation not in spec.ACTIVATIONS:
-            raise _Unusable(f"{what}'s activation {_show(activation)} is not one of {', '.join(spec.ACTIVATIONS)}")
+        if activation not in registry.ACTIVATIONS:
+            raise _Unusable(f"{what}'s activation {_show(activation)} is not one of {', '.join(registry.ACTIVATIONS)}")
         need += n_in * n_out * element_size(dtype_name)
         if size is not None and need > size:
             raise _Unusable(
@@ -384,13 +383,6 @@ def _tensor(torch, value: object, what: str, dtype: str, shape: tuple[int, ...] 
         )
 
 
-# optimizer.state_dict() keys per optimizer: (always there once it has stepped, there with a setting)
-_OPTIMIZER_STATE: dict[str, tuple[tuple[str, ...], dict[str, str | None]]] = {
-    "sgd": ((), {"momentum_buffer": None}),
-    "adam": (("step", "exp_avg", "exp_avg_sq"), {"max_exp_avg_sq": "amsgrad"}),
-    "adamw": (("step", "exp_avg", "exp_avg_sq"), {"max_exp_avg_sq": "amsgrad"}),
-    "rmsprop": (("step", "square_avg"), {"momentum_buffer": "momentum", "grad_avg": "centered"}),
-}
 _BOOL_SETTINGS = ("nesterov", "amsgrad", "centered")
 # param_groups flags linctl never changes from torch's defaults: another value changes the update
 _FIXED_FLAGS = {"maximize": (False,), "capturable": (False,), "differentiable": (False,), "fused": (None, False)}
@@ -465,7 +457,7 @@ def _optimizer(torch, entry: object, shapes: list[tuple[int, ...]], dtype) -> No
             raise _Unusable(f"the {name} parameter group has {key}={type(value).__name__}")
     if not isinstance(per_param, dict):
         raise _Unusable(f"the {name} per-parameter state is not a dict")
-    always, optional = _OPTIMIZER_STATE[name]
+    always, optional = optimizers.OPTIMIZERS[name].state_keys, optimizers.OPTIMIZERS[name].optional_state
     for index, buffers in per_param.items():
         if not _is_int(index) or not 0 <= index < len(shapes):
             raise _Unusable(f"the {name} state names parameter {_show(index)}, not one of 0..{len(shapes) - 1}")
