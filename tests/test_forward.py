@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import exact, run, run_json, saved
-from linctl.render.widgets import fmt
+from linctl.render.cells import fmt
 
 FORWARD_KEYS = {"x", "linear", "output", "manual", "max_abs_diff", "match", "grad_fn"}
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from conftest import ROOT, run, run_json, run_process, vec
-from linctl.render.widgets import fitting, fmt, matrix, vector
+from linctl.render.cells import fitting, fmt
+from linctl.render.widgets import matrix, vector
 
 
 def drawn(renderable, width: int) -> list[str]:
@@ -67,7 +68,7 @@ def test_fitting_matches_what_rich_draws():
     from rich.console import Console
     from rich.measure import Measurement
 
-    from linctl.render.widgets import labelled_grid
+    from linctl.render.cells import labelled_grid
 
     console = Console(width=500)
     for n in (3, 7, 10):

@@ -151,68 +151,43 @@ def train(
 
     samples = x.shape[0]
     batch, _per_epoch, total = schedule(samples, batch_size, steps, epochs)
-    generator = torch.Generator()
-    if seed is not None:
-        generator.manual_seed(seed)
-    else:
-        generator.seed()
+    generator = shuffler(seed)
     x = x.to(device=net.device, dtype=net.dtype)
     t = t.to(device=net.device, dtype=net.dtype)
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
-    last = activations[-1]
-    check_range = range_checked(loss, last)
-    losses = []
-    done = 0
+    one_step = stepper(net, optimizer, loss, activations)
+    losses: list[Any] = []
     epoch = 0
     interrupted = False
     started = time.perf_counter()
-    while done < total and not interrupted:
+    while len(losses) < total and not interrupted:
         order = torch.randperm(samples, generator=generator) if shuffle else None
         epoch += 1
-        for start in range(0, samples, batch):
-            if order is None:
-                xb, tb = x[start : start + batch], t[start : start + batch]
-            else:
-                idx = order[start : start + batch].to(net.device)
-                xb, tb = x[idx], t[idx]
-            optimizer.zero_grad()
-            o = net.output(xb, activations)
-            if check_range:
-                check_output(loss, last, o.detach(), step=done + 1)
-            try:
-                value = loss_value(loss, o, tb)
-            except RuntimeError:
-                check_output(loss, last, o.detach(), step=done + 1)  # says why, when it is the range
-                raise
-            value.backward()
-            run_step(optimizer)
-            losses.append(value.detach())
-            done += 1
+        for xb, tb in batches(x, t, order, batch, net.device):
+            losses.append(one_step(xb, tb, len(losses) + 1))
             if progress is not None:
-                progress(done, total, value)
+                progress(len(losses), total, losses[-1])
             if should_stop():
-                interrupted = done < total
+                interrupted = len(losses) < total
                 break
-            if done >= total:
+            if len(losses) >= total:
                 break
     seconds = time.perf_counter() - started
     save_into(net.data, plan, optimizer)
-    net.data["step"] = int(net.data.get("step", 0)) + done
-    loss_list = torch.stack(losses).cpu().tolist() if losses else []
-    layers = [
-        layer_moved(name, m, wb, act)
-        for name, m, wb, act in zip(net.layer_names(), net.linears, before, activations, strict=True)
-    ]
+    net.data["step"] = int(net.data.get("step", 0)) + len(losses)
     return TrainResult(
-        steps=done,
+        steps=len(losses),
         epochs=epoch,
         planned_steps=total,
         batch_size=batch,
         samples=samples,
         shuffle=shuffle,
-        losses=loss_list,
-        layers=layers,
+        losses=torch.stack(losses).cpu().tolist() if losses else [],
+        layers=[
+            layer_moved(name, m, wb, act)
+            for name, m, wb, act in zip(net.layer_names(), net.linears, before, activations, strict=True)
+        ],
         step=net.data["step"],
         seconds=seconds,
         optimizer=plan.name,
@@ -222,3 +197,47 @@ def train(
         interrupted=interrupted,
         notes=list(plan.notes),
     )
+
+
+def shuffler(seed: int | None):
+    """The generator of each epoch's order: seeded, or from fresh entropy."""
+    import torch
+
+    generator = torch.Generator()
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+    return generator
+
+
+def batches(x, t, order, batch: int, device):
+    """One epoch's batches: in order, or by the epoch's permutation."""
+    for start in range(0, x.shape[0], batch):
+        if order is None:
+            yield x[start : start + batch], t[start : start + batch]
+        else:
+            idx = order[start : start + batch].to(device)
+            yield x[idx], t[idx]
+
+
+def stepper(net: Network, optimizer, loss: str, activations: list[str]):
+    """The loop body: zero_grad, forward, loss, backward, step; returns the loss (a tensor, not synced)."""
+    last = activations[-1]
+    check_range = range_checked(loss, last)
+
+    def one_step(xb, tb, number: int):
+        optimizer.zero_grad()
+        o = net.output(xb, activations)
+        if check_range:
+            check_output(loss, last, o.detach(), step=number)
+        try:
+            value = loss_value(loss, o, tb)
+        except RuntimeError:
+            check_output(loss, last, o.detach(), step=number)  # says why, when it is the range
+            raise
+        value.backward()
+        run_step(optimizer)
+        return value.detach()
+
+    return one_step
