@@ -89,10 +89,7 @@ def train(
     from linctl.render.training import train_json, train_view
     from linctl.render.widgets import emit, note
 
-    if steps is not None and epochs is not None:
-        raise UsageError("train: give --steps or --epochs, not both")
-    if data is not None and (x or t):
-        raise UsageError("train: give --data or --x/--t, not both")
+    refuse_mixed(steps, epochs, data, x, t)
     parsing.check_seed(seed)
     table = read_table(data) if data is not None else None
     x_rows, t_rows = samples_given(x, t)
@@ -122,6 +119,13 @@ def train(
             f"all {result.steps} are saved in {path}"
         )
         raise typer.Exit(130)
+
+
+def refuse_mixed(steps, epochs, data, x, t) -> None:
+    if steps is not None and epochs is not None:
+        raise UsageError("train: give --steps or --epochs, not both")
+    if data is not None and (x or t):
+        raise UsageError("train: give --data or --x/--t, not both")
 
 
 def after_training_plot(path, device, table, targets, activation, notes: list[str]):

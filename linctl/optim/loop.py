@@ -140,39 +140,25 @@ def train(
     progress: Callable[[int, int, Any], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> TrainResult:
-    """The plain-torch loop over (x, t), batch by batch, epoch by epoch.
-
-    Same as:
-        g = torch.Generator().manual_seed(seed)
-        for epoch: perm = torch.randperm(N, generator=g)  (or arange without shuffle)
-            for each batch idx in perm: zero_grad; loss(net(x[idx]), t[idx]).backward(); step
-    """
+    """The plain-torch loop over (x, t), batch by batch, epoch by epoch; as `g = Generator().manual_seed(seed)`, then
+    per epoch `perm = randperm(N, generator=g)` (arange without shuffle) and per batch `idx` of it:
+    zero_grad; loss(net(x[idx]), t[idx]).backward(); step."""
     import torch
 
     samples = x.shape[0]
     batch, _per_epoch, total = schedule(samples, batch_size, steps, epochs)
     generator = shuffler(seed)
-    x = x.to(device=net.device, dtype=net.dtype)
-    t = t.to(device=net.device, dtype=net.dtype)
+    x, t = x.to(device=net.device, dtype=net.dtype), t.to(device=net.device, dtype=net.dtype)
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
     one_step = stepper(net, optimizer, loss, activations)
     losses: list[Any] = []
-    epoch = 0
-    interrupted = False
+    epoch, interrupted = 0, False
     started = time.perf_counter()
     while len(losses) < total and not interrupted:
         order = torch.randperm(samples, generator=generator) if shuffle else None
         epoch += 1
-        for xb, tb in batches(x, t, order, batch, net.device):
-            losses.append(one_step(xb, tb, len(losses) + 1))
-            if progress is not None:
-                progress(len(losses), total, losses[-1])
-            if should_stop():
-                interrupted = len(losses) < total
-                break
-            if len(losses) >= total:
-                break
+        interrupted = run_epoch(batches(x, t, order, batch, net.device), one_step, losses, total, progress, should_stop)
     seconds = time.perf_counter() - started
     save_into(net.data, plan, optimizer)
     net.data["step"] = int(net.data.get("step", 0)) + len(losses)
@@ -184,10 +170,7 @@ def train(
         samples=samples,
         shuffle=shuffle,
         losses=torch.stack(losses).cpu().tolist() if losses else [],
-        layers=[
-            layer_moved(name, m, wb, act)
-            for name, m, wb, act in zip(net.layer_names(), net.linears, before, activations, strict=True)
-        ],
+        layers=moved_layers(net, before, activations),
         step=net.data["step"],
         seconds=seconds,
         optimizer=plan.name,
@@ -197,6 +180,26 @@ def train(
         interrupted=interrupted,
         notes=list(plan.notes),
     )
+
+
+def moved_layers(net: Network, before: list[tuple[Any, Any]], activations: list[str]) -> list[LayerMoved]:
+    return [
+        layer_moved(name, m, wb, act)
+        for name, m, wb, act in zip(net.layer_names(), net.linears, before, activations, strict=True)
+    ]
+
+
+def run_epoch(epoch_batches, one_step, losses: list, total: int, progress, should_stop) -> bool:
+    """One pass over the batches, stopping at `total` steps; True when asked to stop before them."""
+    for xb, tb in epoch_batches:
+        losses.append(one_step(xb, tb, len(losses) + 1))
+        if progress is not None:
+            progress(len(losses), total, losses[-1])
+        if should_stop():
+            return len(losses) < total
+        if len(losses) >= total:
+            return False
+    return False
 
 
 def shuffler(seed: int | None):
