@@ -3,6 +3,7 @@ numbers they print are plain torch's, and their links lead to files that exist."
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -35,6 +36,8 @@ def run_line(line: str) -> None:
     result = run(*shlex.split(command)[1:])
     assert result.exit_code == 0, (line, result.stderr)
     assert result.stdout.strip(), line
+    if "--json" in command.split():
+        assert isinstance(json.loads(result.stdout), dict), line  # one JSON object, nothing else on stdout
     if target:
         Path(target.strip()).write_text(result.stdout)
 
