@@ -22,25 +22,30 @@ from linctl.errors import LinctlError
 from linctl.model import registry, spec
 from linctl.store import codec
 from linctl.store import history as record
+from linctl.store import replay as replay_record
 from linctl.store.program_text import FOOTER, HEADER, HELPERS, SIDE_LOADER, tables
 
 
 def current_line(path: Path, data: dict) -> list[dict]:
     """The entries of the current line of history, oldest first (undone changes are not on it)."""
-    entries = record.read_index(path)
-    by_id = {e["id"]: e for e in entries}
-    line: list[dict] = []
-    current: int | None = record.head(data)["head"] or None
-    while current is not None and current in by_id:
-        entry = by_id[current]
-        line.append(entry)
-        current = record.effective(by_id, entry.get("parent"))
+    line = [entry for entry, _ in record.line_back(path, record.head(data)["head"] or None)]
     line.reverse()
     return line
 
 
+def _replay(entry: dict) -> dict:
+    """The entry's replay record, {} where it has none or one linctl did not write (_block says which)."""
+    replay = entry.get("replay")
+    return replay if replay and replay_record.problem(replay) is None else {}
+
+
+def _comment(text: str) -> str:
+    """Text for a `# ...` line of the program: one line whatever it holds (a newline would start code)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _is_new(entry: dict) -> bool:
-    replay = entry.get("replay") or {}
+    replay = _replay(entry)
     if replay.get("command") == "new":
         return True
     words = entry.get("command", "").split()
@@ -144,13 +149,13 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
         )
     line = line[start:]
     first = line[0]
-    first_data = record.load_snapshot(path, first["id"]) if record.snapshot_path(path, first["id"]).exists() else None
+    first_data = record.load_snapshot(path, first["id"]) if record.has_snapshot(path, first["id"]) else None
     specs = spec.from_dicts((first_data or data)["layers"])
     dtype = (first_data or data).get("dtype", "float32")
     side = _Side()
     side_path = program.with_name(program.stem + ".safetensors")
     body: list[str] = []
-    replay = first.get("replay") or {}
+    replay = _replay(first)
     seeded = replay.get("command") == "new" and replay.get("built_by_seed") and replay.get("seed") is not None
     if not seeded:
         words = first.get("command", "").split()
@@ -162,7 +167,7 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
         )
         if seeded_text and first_data is not None and first_data.get("seed") is not None:
             seeded, replay = True, {"seed": first_data["seed"]}
-    body.append(f"# {first.get('command', '')}")
+    body.append(f"# {_comment(first.get('command', ''))}")
     if seeded:
         body.append(f"torch.manual_seed({replay['seed']})")
         body += _module_text(specs, dtype)
@@ -178,7 +183,7 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
         side.add_state("start", first_data)
     for entry in line[1:]:
         body.append("")
-        body.append(f"# {entry.get('command', '')}")
+        body.append(f"# {_comment(entry.get('command', ''))}")
         body += _block(path, entry, specs, side, notes)
     needs_side = bool(side.metadata or side.tensors)
     text = HEADER.format(state=path.name.replace('"', "'").replace("\\", "/"), dtype=dtype, tables=tables())
@@ -191,7 +196,7 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
 
 
 def _snapshot_block(path: Path, entry: dict, side: _Side, why: str) -> list[str]:
-    if not record.snapshot_path(path, entry["id"]).exists():
+    if not record.has_snapshot(path, entry["id"]):
         raise LinctlError(
             f"cannot export a program: entry {entry['id']} ({entry.get('command', '')[:60]}) {why}, "
             "and its snapshot is no longer kept"
@@ -263,7 +268,7 @@ def _train_samples(r: _Replay) -> list[str]:
     xs, ts = _data(replay, r.specs, entry)
     r.side.add_tensor(f"data{entry['id']}/x", xs)
     r.side.add_tensor(f"data{entry['id']}/t", ts)
-    return [f"x, t = side_samples('data{entry['id']}')  # read from {Path(replay['data']).name}"]
+    return [f"x, t = side_samples('data{entry['id']}')  # read from {_comment(Path(replay['data']).name)}"]
 
 
 def _train(r: _Replay) -> list[str]:
@@ -313,6 +318,13 @@ def _block(path: Path, entry: dict, specs: list[spec.LayerSpec], side: _Side, no
     replay = entry.get("replay")
     if not replay:
         return _snapshot_block(path, entry, side, "this entry was recorded without its options")
+    wrong = replay_record.problem(replay)
+    if wrong is not None:
+        notes.append(
+            f"entry {entry['id']} of {record.index_path(path)}: its replay record is not one linctl writes "
+            f"({wrong}); the program loads its snapshot instead"
+        )
+        return _snapshot_block(path, entry, side, "its replay record is not one linctl writes")
     command = replay.get("command")
     writer = REPLAYERS.get(command) if isinstance(command, str) else None
     if writer is None:

@@ -26,6 +26,7 @@ from typing import TypeGuard
 from linctl.errors import LinctlError, UsageError
 from linctl.store.migrations import FORMAT, migrate
 
+MAX_COUNT = 2**63 - 1  # a step or an entry id: what JSON output and torch hold (64 bits)
 APP = "linctl"
 DEFAULT_PATH = os.path.join(".linctl", "net.safetensors")
 OLD_DEFAULT_PATH = os.path.join(".linctl", "net.pt")  # formats 1 and 2
@@ -143,6 +144,8 @@ def load(path: Path, fix: str = FIX_STATE, framework: str = "pt") -> dict:
     _check_not_dir(path)
     if not path.exists():
         raise LinctlError(f"no network at {path}; create one with 'linctl inspect IN OUT' or pass --state")
+    if not path.is_file():  # a FIFO or a device: opening it could wait forever
+        raise LinctlError(f"cannot read {path}: it is not a regular file (a FIFO, socket or device); {fix}")
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
@@ -324,8 +327,8 @@ def _check(data: object, size: int | None) -> None:
     _optimizer(torch, data.get("optimizer"), list(shapes.values()), dtype)
 
     step = data.get("step")
-    if not _is_int(step) or step < 0:
-        raise _Unusable(f"step {_show(step)} is not a whole number 0 or more")
+    if not _is_int(step) or not 0 <= step <= MAX_COUNT:
+        raise _Unusable(f"step {_show(step)} is not a whole number from 0 to 2**63-1")
     seed = data.get("seed")
     if seed is not None and not (_is_int(seed) and -(2**63) <= seed < 2**64):
         raise _Unusable(f"seed {_show(seed)} is not a 64-bit whole number")
@@ -500,7 +503,9 @@ def _history(info: object) -> None:
     if not isinstance(info, dict) or set(info) != {"last_id", "head", "oldest"}:
         raise _Unusable("the history pointers are not {last_id, head, oldest}")
     last, head, oldest = info["last_id"], info["head"], info["oldest"]
-    if not all(_is_int(v) for v in (last, head, oldest)) or not (0 <= head <= last and 1 <= oldest <= last + 1):
+    if not all(_is_int(v) for v in (last, head, oldest)) or not (
+        0 <= head <= last < MAX_COUNT and 1 <= oldest <= last + 1
+    ):
         raise _Unusable(
             f"the history pointers last_id={_show(last)}, head={_show(head)}, oldest={_show(oldest)} do not fit together"
         )
