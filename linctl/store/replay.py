@@ -41,7 +41,7 @@ def _rows(value: object) -> bool:
 
 
 def _names(value: object) -> bool:
-    from linctl.model.spec import ACTIVATIONS
+    from linctl.model.registry import ACTIVATIONS
 
     return isinstance(value, list) and all(isinstance(v, str) and v in ACTIVATIONS for v in value)
 
