@@ -78,7 +78,12 @@ def read_header(path: Path, dtypes: dict[str, int] | None = None) -> tuple[dict[
         raise BadFile(f"its metadata is over {MAX_METADATA // 2**20} MiB")
     if len(header) > MAX_TENSORS:
         raise BadFile(f"it lists {len(header)} tensors, over the {MAX_TENSORS} linctl reads")
-    data_size = size - 8 - length
+    _check_tensors(header, allowed, size - 8 - length)
+    return header, metadata
+
+
+def _check_tensors(header: dict, allowed: dict[str, int], data_size: int) -> None:
+    """Each tensor entry well formed, of an allowed dtype, its bytes exactly its shape's, the entries tiling the data."""
     spans = []
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
@@ -107,7 +112,6 @@ def read_header(path: Path, dtypes: dict[str, int] | None = None) -> tuple[dict[
         at = end
     if at != data_size:
         raise BadFile(f"its tensors fill {at} bytes but the file holds {data_size}")
-    return header, metadata
 
 
 def nesting(text: bytes) -> int:
