@@ -46,13 +46,6 @@ def check_outcome(result, folder: Path, before: dict[str, bytes], as_json: bool)
     assert after == before, "a failed command changed the state or its history"
 
 
-@pytest.fixture(autouse=True)
-def no_state_variable(monkeypatch):
-    """`shell --state` sets LINCTL_STATE in the process it runs in: here, the tests' own. Undone after each test."""
-    monkeypatch.setenv("LINCTL_STATE", "")
-    monkeypatch.delenv("LINCTL_STATE")
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
     """A 2 -> 2 network with gradients and two history entries."""
@@ -534,6 +527,7 @@ def test_malicious_state_file_is_refused_without_running_it(tmp_path, kind):
         assert state.read_bytes() == before, args
 
 
+@pytest.mark.slow  # the same refusal in-process: test_malicious_state_file_is_refused_without_running_it
 def test_malicious_state_file_in_a_real_process(tmp_path):
     from conftest import run_process
 
