@@ -381,6 +381,7 @@ def test_progress_bar_on_a_terminal(state, long_csv):
     assert load_state(state)["step"] == 600
 
 
+@pytest.mark.slow  # a second process on a terminal; the bar itself is checked by the test above
 def test_json_on_a_terminal_has_no_progress_bar(state, long_csv):
     run("inspect", "3", "1", "--seed", "0", state=state)
     code, screen, stderr = _run_in_pty(
