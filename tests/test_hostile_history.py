@@ -86,9 +86,10 @@ def _denied(monkeypatch, target: Path, modes: str) -> None:
             raise PermissionError(13, "Permission denied", str(file))
         return real(file, mode, *args, **kwargs)
 
-    from linctl.store import history
+    from linctl.store import history, index
 
-    monkeypatch.setattr(history, "open", guarded, raising=False)
+    for module in (history, index):  # index reads the index, history appends to it
+        monkeypatch.setattr(module, "open", guarded, raising=False)
 
 
 def test_an_unreadable_index_is_one_line_everywhere(state, monkeypatch):
