@@ -10,6 +10,10 @@ import pathlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import run, run_fast
 from hostile import (
     HISTORY_READERS,
     TRAIN_STEP,
@@ -24,10 +28,6 @@ from hostile import (
     process,
     write_entries,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from conftest import run, run_fast
 
 READ_ONLY = [c for c in HISTORY_READERS if c[0] != "undo"]
 

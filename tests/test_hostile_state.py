@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hostile import TRAIN_STEP, copy_state, deadline, entry_point, files, one_line, process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run, run_fast
+from hostile import TRAIN_STEP, copy_state, deadline, entry_point, files, one_line, process
 
 READERS = (
     ("inspect",),
