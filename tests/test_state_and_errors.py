@@ -20,6 +20,16 @@ from linctl.app import app
 from linctl.store.state import FORMAT
 
 
+def safetensors_bytes(data: dict) -> bytes:
+    """A state as the bytes of a safetensors file, written by the library from linctl's encoding."""
+    from safetensors.numpy import save
+
+    from linctl.store import codec
+
+    tensors, metadata = codec.encode(data)
+    return save(tensors, metadata=metadata)
+
+
 def assert_clean_failure(result, code: int) -> str:
     """Exit `code`, exactly one line on stderr, no traceback, nothing on stdout."""
     assert result.exit_code == code, (result.exit_code, result.stderr)
@@ -225,11 +235,9 @@ def test_unreadable_state_is_exit_1_and_never_overwritten(state, kind, command):
 
 
 def test_newer_format_is_refused(saved):
-    from linctl.store import codec
-
     data = saved_state(saved)
     data["format"] = 999
-    saved.write_bytes(codec.to_bytes(data))
+    saved.write_bytes(safetensors_bytes(data))
     before = saved.read_bytes()
     for command in COMMANDS:
         result = run(*command, state=saved)

@@ -124,18 +124,6 @@ def activations_for(specs: list[LayerSpec], given: list[str] | None, option: str
     return list(given)
 
 
-def chain(specs: list[LayerSpec]) -> None:
-    """Each layer's inputs are the previous layer's outputs."""
-    from linctl.errors import UsageError
-
-    for k in range(1, len(specs)):
-        if specs[k].in_features != specs[k - 1].out_features:
-            raise UsageError(
-                f"--weight: layer {k + 1} takes {specs[k].in_features} inputs but layer {k} gives "
-                f"{specs[k - 1].out_features} outputs; layer k's weight needs as many columns as layer k-1's has rows"
-            )
-
-
 def plan(
     sizes: list[int] | None,
     weights: list[list[list[float]]] | None,

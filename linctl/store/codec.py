@@ -266,10 +266,3 @@ def write(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None
         raise
     except Exception as exc:  # the library's own error for a write that failed: the caller's OSError path
         raise OSError(str(exc)) from None
-
-
-def to_bytes(data: dict) -> bytes:
-    from safetensors.numpy import save
-
-    tensors, metadata = encode(data)
-    return save(tensors, metadata=metadata)
