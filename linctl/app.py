@@ -155,6 +155,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("porting", "import_"),
     "graph": ("pictures", "graph"),
     "plot": ("pictures", "plot"),
+    "view": ("view", "view"),
 }
 
 
