@@ -23,7 +23,9 @@ pytest.importorskip("watchfiles")
 @pytest.fixture
 def net(tmp_path):
     path = tmp_path / "net.safetensors"
-    result = run_process("inspect", "2", "3", "1", "--seed", "0", "--activation", "tanh", "--activation", "sigmoid", state=path)
+    result = run_process(
+        "inspect", "2", "3", "1", "--seed", "0", "--activation", "tanh", "--activation", "sigmoid", state=path
+    )
     assert result.exit_code == 0, result.stderr
     return path
 
@@ -57,7 +59,12 @@ def test_a_foreign_host_header_is_refused(served):
     """DNS rebinding: a page on evil.example resolved to 127.0.0.1 sends its own name as Host."""
     good = f"/api/state?token={served.token}"
     assert served.request("GET", good)[0] == 200
-    for host in (f"evil.example:{served.port}", "evil.example", f"127.0.0.1:{served.port + 1}", f"localhost.evil:{served.port}"):
+    for host in (
+        f"evil.example:{served.port}",
+        "evil.example",
+        f"127.0.0.1:{served.port + 1}",
+        f"localhost.evil:{served.port}",
+    ):
         status, text = served.request("GET", good, {"Host": host})
         assert status == 403, host
         assert "Host" in text
@@ -147,7 +154,11 @@ def test_export_bakes_the_network_and_its_snapshots(tmp_path, net):
     result = run_process("view", "--export", str(out), "--json", state=net)
     assert result.exit_code == 0, result.stderr
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
-        "data.js", "index.html", "static", "static/view.css", "static/view.js"
+        "data.js",
+        "index.html",
+        "static",
+        "static/view.css",
+        "static/view.js",
     ]
     text = (out / "data.js").read_text()
     data = json.loads(text.removeprefix("window.LINCTL_DATA = ").rstrip().removesuffix(";"))

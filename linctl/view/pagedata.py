@@ -50,16 +50,18 @@ def network_record(data: dict) -> dict:
     """The layers (names as state_dict() lists them), parameters, gradients, optimizer and step."""
     params = data.get("params") or {}
     grads = data.get("grads") or {}
-    prefixes = sorted({name.rsplit(".", 1)[0] for name in params}, key=lambda p: int(p) if p.isdigit() else 0)
+    # a stack's parameters are "0.weight", "2.bias" (state_dict()'s names); one Linear's are "weight", "bias"
+    prefixes = sorted({name.rpartition(".")[0] for name in params}, key=lambda p: int(p) if p.isdigit() else -1)
     layers = []
     for spec, prefix in zip(data.get("layers") or [], prefixes, strict=False):
+        named = (prefix + ".") if prefix else ""
         layers.append(
             {
                 "in_features": spec.get("in_features"),
                 "out_features": spec.get("out_features"),
                 "activation": spec.get("activation") or "none",
-                "weight": f"{prefix}.weight",
-                "bias": f"{prefix}.bias" if f"{prefix}.bias" in params else None,
+                "weight": f"{named}weight",
+                "bias": f"{named}bias" if f"{named}bias" in params else None,
             }
         )
     optimizer = data.get("optimizer") or {}

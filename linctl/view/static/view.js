@@ -380,6 +380,7 @@
   }
   function receive(data) { page = data; updates += 1; if (shown && !page.history.some((e) => e.id === shown.id)) shown = null; render(); }
 
+  window.addEventListener("error", (e) => { $("status").textContent = "page error: " + e.message; });
   $("timeline").addEventListener("input", (e) => pick(+e.target.value));
   $("live").addEventListener("click", () => { shown = null; render(); });
   $("log").addEventListener("change", drawLoss);
