@@ -62,7 +62,9 @@ def page(browser, net):
     browser.get(server.url)
     assert wait_for(lambda: browser.execute_script("return document.body.dataset.head"))
     yield server
-    server.stop()
+    terminal = server.stop()  # with the page still open on its event stream
+    assert "Traceback" not in terminal and "Error" not in terminal, terminal
+    assert server.proc.returncode == 0
 
 
 def body(browser, key: str):

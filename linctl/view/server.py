@@ -34,6 +34,7 @@ from linctl.view.steps import run_linctl, step_command
 
 STATIC = {"view.js": "text/javascript", "view.css": "text/css"}
 KEEPALIVE_S = 15.0
+WAKE_S = 0.25  # how often an open event stream looks whether the server is stopping
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Viewer:
     error: str | None = None
     subscribers: set[asyncio.Queue] = field(default_factory=set)
     running: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stopping: bool = False
 
     @property
     def url(self) -> str:
@@ -161,15 +163,18 @@ def routes(viewer: Viewer) -> list[Route]:
 
         async def stream():
             try:
-                message = viewer.current
-                while True:
-                    yield b"event: state\ndata: " + message + b"\n\n"
-                    while True:
-                        try:
-                            message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-                            break
-                        except asyncio.TimeoutError:
+                yield b"event: state\ndata: " + viewer.current + b"\n\n"
+                quiet = 0.0
+                while not viewer.stopping:  # a stream that ends by itself lets the server stop at once
+                    try:
+                        message = await asyncio.wait_for(queue.get(), WAKE_S)
+                    except asyncio.TimeoutError:
+                        quiet += WAKE_S
+                        if quiet >= KEEPALIVE_S:
+                            quiet = 0.0
                             yield b": keepalive\n\n"
+                        continue
+                    yield b"event: state\ndata: " + message + b"\n\n"
             finally:
                 viewer.subscribers.discard(queue)
 
@@ -266,4 +271,10 @@ def serve(viewer: Viewer, sock: socket.socket) -> None:
     config = uvicorn.Config(
         app(viewer), log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1
     )
-    uvicorn.Server(config).run(sockets=[sock])
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            viewer.stopping = True  # the open event streams end, then uvicorn stops
+            super().handle_exit(sig, frame)
+
+    Server(config).run(sockets=[sock])

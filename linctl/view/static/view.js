@@ -341,6 +341,7 @@
     drawSurface(net);
     drawLoss();
     drawEquation(net, page.change);
+    document.body.dataset.renderedAt = Date.now();  // when this state was on screen (the benchmark's clock)
   }
   function drawTimeline() {
     const entries = page.history || [], slider = $("timeline");
