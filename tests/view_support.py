@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -56,7 +57,8 @@ class Served:
         return json.loads(text)
 
     def stop(self) -> str:
-        self.proc.terminate()
+        """Ctrl-C, as a user stops it."""
+        self.proc.send_signal(signal.SIGINT)
         self.proc.communicate(timeout=20)
         return self.stderr()
 

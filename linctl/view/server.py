@@ -277,4 +277,5 @@ def serve(viewer: Viewer, sock: socket.socket) -> None:
             viewer.stopping = True  # the open event streams end, then uvicorn stops
             super().handle_exit(sig, frame)
 
-    Server(config).run(sockets=[sock])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once stopped: the usual way to end
+        Server(config).run(sockets=[sock])
