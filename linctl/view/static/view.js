@@ -255,9 +255,9 @@
     const s = page.samples;
     if (s && s.x.length && s.x[0].length === b.length) {
       s.x.forEach((x, i) => {
-        ctx.beginPath(); ctx.arc(sx(x[0]), two ? sy(x[1]) : sy(s.t[i][0]), 6, 0, 2 * Math.PI);
-        ctx.fillStyle = css(colour(s.t[i][0], lo, hi, centre)); ctx.fill(); ctx.lineWidth = 2.5; ctx.strokeStyle = "#fff"; ctx.stroke();
-        ctx.lineWidth = 1; ctx.strokeStyle = "#000"; ctx.beginPath(); ctx.arc(sx(x[0]), two ? sy(x[1]) : sy(s.t[i][0]), 7.5, 0, 2 * Math.PI); ctx.stroke();
+        ctx.beginPath(); ctx.arc(sx(x[0]), two ? sy(x[1]) : sy(s.t[i][0]), 8, 0, 2 * Math.PI);
+        ctx.fillStyle = css(colour(s.t[i][0], lo, hi, centre)); ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = "#fff"; ctx.stroke();
+        ctx.lineWidth = 1; ctx.strokeStyle = "#000"; ctx.beginPath(); ctx.arc(sx(x[0]), two ? sy(x[1]) : sy(s.t[i][0]), 9.5, 0, 2 * Math.PI); ctx.stroke();
       });
     }
     $("surface-note").textContent = "output 1 of " + net.layers[last - 1].out_features + " over x1 ∈ [" + b[0].map((v) => v.toFixed(2)) + "]" +
@@ -266,7 +266,7 @@
 
   // ---------------------------------------------------------------- the loss curve
   function drawLoss() {
-    const svg = $("loss"), W = +svg.getAttribute("width"), H = +svg.getAttribute("height"), pad = 38;
+    const svg = $("loss"), W = +svg.getAttribute("width"), H = +svg.getAttribute("height"), pad = 60;
     svg.replaceChildren();
     const log = $("log").checked, entries = (page.history || []).filter((e) => typeof e.loss === "number" && (!log || e.loss > 0));
     if (!entries.length) { $("loss-note").textContent = "no loss recorded yet"; return; }
@@ -277,7 +277,7 @@
     const px = (id) => pad + (x1 > x0 ? (id - x0) / (x1 - x0) : 0.5) * (W - pad - 10), py = (v) => H - 20 - (v - lo) / (hi - lo) * (H - 30);
     el("line", { x1: pad, y1: H - 20, x2: W - 10, y2: H - 20, stroke: "#999" }, svg, true);
     el("line", { x1: pad, y1: 10, x2: pad, y2: H - 20, stroke: "#999" }, svg, true);
-    for (const [v, yy] of [[hi, 14], [lo, H - 22]]) el("text", { x: 2, y: yy, "font-size": 10 }, svg, true).textContent = log ? "1e" + v.toFixed(1) : v.toPrecision(3);
+    for (const [v, yy] of [[hi, 14], [lo, H - 22]]) el("text", { x: pad - 4, y: yy, "font-size": 10, "text-anchor": "end" }, svg, true).textContent = log ? "1e" + v.toFixed(1) : v.toPrecision(3);
     el("polyline", { points: entries.map((e, i) => px(e.id) + "," + py(ys[i])).join(" "), fill: "none", stroke: "#b2182b", "stroke-width": 2 }, svg, true);
     entries.forEach((e, i) => {
       const dot = el("circle", { cx: px(e.id), cy: py(ys[i]), r: shown && shown.id === e.id ? 6 : 3, fill: "#b2182b", class: "loss-point" }, svg, true);
