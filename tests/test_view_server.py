@@ -194,3 +194,34 @@ print("LOADED:" + ",".join(m for m in ("starlette", "uvicorn", "watchfiles", "to
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "LOADED:"
+
+
+def test_the_host_check_takes_addresses_and_localhost_only():
+    from linctl.view.server import Viewer
+
+    loopback = Viewer(path=Path("net.safetensors"), port=8765)
+    assert loopback.host_allowed("127.0.0.1:8765") and loopback.host_allowed("localhost:8765")
+    assert loopback.host_allowed("[::1]:8765")
+    for host in ("127.0.0.1:8766", "evil.example:8765", "10.0.0.5:8765", "127.0.0.1", ""):
+        assert not loopback.host_allowed(host), host
+    everywhere = Viewer(path=Path("net.safetensors"), host="0.0.0.0", port=8765)
+    assert everywhere.host_allowed("10.0.0.5:8765")  # --host: reached by address from elsewhere
+    assert not everywhere.host_allowed("evil.example:8765")  # still never by a name DNS could point here
+
+
+def test_a_big_matrix_travels_as_block_means():
+    from linctl.view.pagedata import HEAT_BLOCKS, tensor_record
+
+    weight = torch.randn(256, 784, generator=torch.Generator().manual_seed(0))
+    record = tensor_record(weight.numpy())
+    side = record["block"][0]
+    assert side == -(-784 // HEAT_BLOCKS)  # square blocks, at most HEAT_BLOCKS across
+    assert "values" not in record
+    padded = torch.nn.functional.pad(weight.double(), (0, -784 % side, 0, -256 % side))
+    sums = padded.reshape(padded.shape[0] // side, side, padded.shape[1] // side, side).sum(dim=(1, 3))
+    counts = torch.ones_like(weight, dtype=torch.float64)
+    counts = torch.nn.functional.pad(counts, (0, -784 % side, 0, -256 % side))
+    counts = counts.reshape(sums.shape[0], side, sums.shape[1], side).sum(dim=(1, 3))
+    assert torch.allclose(torch.tensor(record["blocks"], dtype=torch.float64), sums / counts, rtol=1e-6, atol=1e-7)
+    assert torch.equal(torch.from_numpy(record["corner"]), weight[:16, :16])
+    assert record["min"] == weight.min().item() and record["max"] == weight.max().item()
