@@ -14,39 +14,44 @@ NEEDS_EXTRA = "linctl view needs its web server: install linctl with the view ex
 OPEN_TO_ALL = ("0.0.0.0", "::", "")
 
 
+PortOpt = Annotated[
+    int,
+    typer.Option(
+        "--port",
+        parser=number_parser("--port", whole=True, least=0),
+        metavar="N",
+        rich_help_panel=OUTPUT,
+        help="Port to serve on (default: a free one).",
+    ),
+]
+HostOpt = Annotated[
+    str,
+    typer.Option(
+        "--host", metavar="ADDRESS", rich_help_panel=OUTPUT, help="Address to listen on (default: 127.0.0.1 only)."
+    ),
+]
+OpenOpt = Annotated[bool, typer.Option("--open", help="Open the page in the default browser.", rich_help_panel=OUTPUT)]
+ExportOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--export",
+        metavar="DIR",
+        rich_help_panel=OUTPUT,
+        help="Write the page as static files (network and history baked in) into DIR, for file:// use; no server.",
+    ),
+]
+DataOpt = Annotated[
+    str | None,
+    typer.Option("--data", metavar="FILE", rich_help_panel=DATA, help="CSV of samples to draw on the surface."),
+]
+
+
 def view(
-    port: Annotated[
-        int,
-        typer.Option(
-            "--port",
-            parser=number_parser("--port", whole=True, least=0),
-            metavar="N",
-            rich_help_panel=OUTPUT,
-            help="Port to serve on (default: a free one).",
-        ),
-    ] = 0,
-    host: Annotated[
-        str,
-        typer.Option(
-            "--host", metavar="ADDRESS", rich_help_panel=OUTPUT, help="Address to listen on (default: 127.0.0.1 only)."
-        ),
-    ] = "127.0.0.1",
-    open_browser: Annotated[
-        bool, typer.Option("--open", help="Open the page in the default browser.", rich_help_panel=OUTPUT)
-    ] = False,
-    export: Annotated[
-        str | None,
-        typer.Option(
-            "--export",
-            metavar="DIR",
-            rich_help_panel=OUTPUT,
-            help="Write the page as static files (network and history baked in) into DIR, for file:// use; no server.",
-        ),
-    ] = None,
-    data: Annotated[
-        str | None,
-        typer.Option("--data", metavar="FILE", rich_help_panel=DATA, help="CSV of samples to draw on the surface."),
-    ] = None,
+    port: PortOpt = 0,
+    host: HostOpt = "127.0.0.1",
+    open_browser: OpenOpt = False,
+    export: ExportOpt = None,
+    data: DataOpt = None,
     targets: TargetsOpt = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,

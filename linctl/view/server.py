@@ -136,28 +136,10 @@ class Viewer:
         return self.host not in ("127.0.0.1", "::1", "localhost") or ipaddress.ip_address(name).is_loopback
 
 
-def routes(viewer: Viewer) -> list[Route]:
-    async def index(request: Request) -> Response:
-        head = f'<script>window.LINCTL_TOKEN = "{viewer.token}";</script>'
-        return Response(page_html(f"?token={viewer.token}", head), media_type="text/html")
+def events(viewer: Viewer) -> Any:
+    """The live route: the page data now, then again at each change of the state file (server-sent events)."""
 
-    async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in STATIC:  # its own files only, by name: no path ever reaches the disk
-            return PlainTextResponse("not found\n", status_code=404)
-        return Response(static_text(name), media_type=STATIC[name] + "; charset=utf-8")
-
-    async def state(request: Request) -> Response:
-        return Response(viewer.current, media_type="application/json")
-
-    async def snapshot(request: Request) -> Response:
-        try:
-            data = await asyncio.to_thread(pagedata.snapshot_data, viewer.path, int(request.path_params["entry"]))
-        except LinctlError as exc:
-            return JSONResponse({"error": "linctl: " + " ".join(str(exc).split())}, status_code=404)
-        return Response(pagedata.encode(data), media_type="application/json")
-
-    async def events(request: Request) -> Response:
+    async def stream_events(request: Request) -> Response:
         queue: asyncio.Queue = asyncio.Queue()
         viewer.subscribers.add(queue)
 
@@ -180,6 +162,30 @@ def routes(viewer: Viewer) -> list[Route]:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
+    return stream_events
+
+
+def routes(viewer: Viewer) -> list[Route]:
+    async def index(request: Request) -> Response:
+        head = f'<script>window.LINCTL_TOKEN = "{viewer.token}";</script>'
+        return Response(page_html(f"?token={viewer.token}", head), media_type="text/html")
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC:  # its own files only, by name: no path ever reaches the disk
+            return PlainTextResponse("not found\n", status_code=404)
+        return Response(static_text(name), media_type=STATIC[name] + "; charset=utf-8")
+
+    async def state(request: Request) -> Response:
+        return Response(viewer.current, media_type="application/json")
+
+    async def snapshot(request: Request) -> Response:
+        try:
+            data = await asyncio.to_thread(pagedata.snapshot_data, viewer.path, int(request.path_params["entry"]))
+        except LinctlError as exc:
+            return JSONResponse({"error": "linctl: " + " ".join(str(exc).split())}, status_code=404)
+        return Response(pagedata.encode(data), media_type="application/json")
+
     async def run(request: Request) -> Response:
         try:
             body = await request.json()
@@ -196,7 +202,7 @@ def routes(viewer: Viewer) -> list[Route]:
         Route("/static/{name:str}", static),
         Route("/api/state", state),
         Route("/api/snapshot/{entry:int}", snapshot),
-        Route("/api/events", events),
+        Route("/api/events", events(viewer)),
         Route("/api/run", run, methods=["POST"]),
     ]
 
