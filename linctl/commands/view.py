@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from linctl import session
-from linctl.errors import LinctlError
+from linctl.errors import LinctlError, UsageError
 from linctl.options import DATA, OUTPUT, JsonOpt, StateOpt, TargetsOpt, number_parser
 
 NEEDS_EXTRA = "linctl view needs its web server: install linctl with the view extra, pip install 'linctl[view]'"
@@ -63,6 +63,8 @@ def view(
     if port > 65535:
         raise LinctlError(f"--port: expected a port from 0 to 65535, got {port}")
     if export is not None:
+        if not export.strip():
+            raise UsageError("--export: the folder name is empty; give a folder like --export page")
         from linctl.view.export import export_page
 
         files = export_page(path, export, data, targets)

@@ -26,8 +26,7 @@ def export_page(path: Path, folder: str, samples: str | None = None, targets: in
     """Write the page's files into `folder` (made if missing); returns their paths, index.html first."""
     data = pagedata.baked(path, samples, targets)
     target = Path(folder)
-    if target.exists() and not target.is_dir():
-        raise LinctlError(f"--export {folder}: that is a file; give a folder (it is made if missing)")
+    shown = folder if len(folder) <= 80 else folder[:60] + f"… ({len(folder)} characters)"
     texts = {
         "index.html": page_html("", '<script src="data.js"></script>'),
         "static/view.js": static_text("view.js"),
@@ -36,6 +35,8 @@ def export_page(path: Path, folder: str, samples: str | None = None, targets: in
     }
     written = []
     try:
+        if target.exists() and not target.is_dir():
+            raise LinctlError(f"--export {shown}: that is a file; give a folder (it is made if missing)")
         (target / "static").mkdir(parents=True, exist_ok=True)
         for name in FILES:
             temporary = (target / name).with_name(f".{Path(name).name}.tmp")
