@@ -175,6 +175,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("porting", "import_"),
     "graph": ("pictures", "graph"),
     "plot": ("pictures", "plot"),
+    "view": ("view", "view"),
 }
 
 

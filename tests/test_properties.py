@@ -231,6 +231,7 @@ BASELINES: dict[str, tuple[dict[str, str], list[str]]] = {
     "plot": ({}, []),
     "export": ({}, [os.path.join(tempfile.gettempdir(), "linctl-test-export.json")]),
     "import": ({}, [str(Path(__file__).parent / "data" / "format1" / "adam.pt")]),
+    "view": ({"--export": os.path.join(tempfile.gettempdir(), "linctl-test-view")}, []),  # a server never returns
 }
 # positional arguments before the one under test, where the baseline has none there
 ARGUMENT_FILL = {"inspect": ["2", "2"], "diff": ["1", "2"], "undo": ["1"], "set": ["weight[0,0]=0.5"]}

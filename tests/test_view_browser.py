@@ -1,0 +1,166 @@
+"""linctl view in a real headless Chromium (the system's, through its chromedriver): what the page
+shows is checked against the state file, read with safetensors into torch tensors.
+
+Without Chromium these tests skip, except under CI (the variable CI set), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import torch
+from view_support import Served, tensors, wait_for
+
+from conftest import run_process
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+def need(condition: bool, why: str) -> None:
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}; CI must run the browser tests (.ci/run installs chromium and chromium-driver)")
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need(CHROMIUM is not None and DRIVER is not None, "no chromium and chromedriver on this machine")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        need(False, "selenium is not installed (the test extra)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,1400"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("view")
+    path = folder / "net.safetensors"
+    for args in (
+        ("inspect", "2", "3", "1", "--seed", "2", "--activation", "tanh", "--activation", "sigmoid"),
+        ("train", "--x", "0,0;0,1;1,0;1,1", "--t", "0;1;1;0", "--steps", "20", "--lr", "0.1", "--optimizer", "adam"),
+    ):
+        result = run_process(*args, state=path)
+        assert result.exit_code == 0, result.stderr
+    return path
+
+
+@pytest.fixture(scope="module")
+def page(browser, net):
+    server = Served(net)
+    browser.get(server.url)
+    assert wait_for(lambda: browser.execute_script("return document.body.dataset.head"))
+    yield server
+    terminal = server.stop()  # with the page still open on its event stream
+    assert "Traceback" not in terminal and "Error" not in terminal, terminal
+    assert server.proc.returncode == 0
+
+
+def body(browser, key: str):
+    return browser.execute_script(f"return document.body.dataset.{key}")
+
+
+def hovered(browser, css: str) -> tuple[str, str]:
+    """Move the mouse onto the element (a quarter of the way along an edge, clear of crossings) and read the hover box's first line."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    element = browser.find_element("css selector", css)
+    x1, y1, x2, y2 = (float(element.get_attribute(a) or 0) for a in ("x1", "y1", "x2", "y2"))
+    ActionChains(browser).move_to_element_with_offset(element, int(-(x2 - x1) / 4), int(-(y2 - y1) / 4)).perform()
+    name = browser.find_element("css selector", "#hover .line .name").text
+    value = browser.find_element("css selector", "#hover .line .value").text
+    return name, value
+
+
+def shown_weight(browser, name: str, k: int, j: int) -> torch.Tensor:
+    label, text = hovered(browser, f"line.edge-hit[data-name='{name}'][data-index='{k},{j}']")
+    assert label == f"{name}[{k},{j}]"
+    return torch.tensor(float(text), dtype=torch.float32)
+
+
+def test_a_2_3_1_stack_has_6_nodes_and_9_edges(browser, page):
+    assert len(browser.find_elements("css selector", "#network .node")) == 6
+    assert len(browser.find_elements("css selector", "#network .node.input")) == 2
+    assert len(browser.find_elements("css selector", "#network line.edge")) == 2 * 3 + 3 * 1
+    assert len(browser.find_elements("css selector", "#network .node canvas")) == 6  # each neuron's output drawn
+
+
+def test_hover_shows_each_weight_as_the_state_file_holds_it(browser, page, net):
+    stored = tensors(net)
+    for name, k, j in (("0.weight", 0, 0), ("0.weight", 2, 1), ("2.weight", 0, 1)):
+        assert torch.equal(shown_weight(browser, name, k, j), stored[f"params/{name}"][k, j])
+
+
+def test_a_train_step_in_a_subprocess_reaches_the_open_page(browser, page, net):
+    head = int(body(browser, "head"))
+    result = run_process("train-step", "--x", "1,0", "--t", "1", state=net)
+    assert result.exit_code == 0, result.stderr
+    assert wait_for(lambda: body(browser, "head") == str(head + 1), timeout=1.0)
+    assert torch.equal(shown_weight(browser, "0.weight", 1, 0), tensors(net)["params/0.weight"][1, 0])
+
+
+def test_the_step_button_changes_the_state_file_as_train_step_does(browser, page, net, tmp_path):
+    twin = tmp_path / "twin.safetensors"
+    shutil.copy(net, twin)
+    shutil.copytree(net.parent / "net.safetensors.history", tmp_path / "twin.safetensors.history")
+    head, runs = int(body(browser, "head")), int(body(browser, "runs") or 0)
+    browser.find_element("id", "train-step").click()
+    assert wait_for(lambda: body(browser, "runs") == str(runs + 1), timeout=120)
+    assert wait_for(lambda: body(browser, "head") == str(head + 1), timeout=5)
+    result = run_process("train-step", "--json", state=twin)
+    assert result.exit_code == 0, result.stderr
+    clicked, typed = tensors(net), tensors(twin)
+    assert clicked.keys() == typed.keys()
+    for key in clicked:
+        assert torch.equal(clicked[key], typed[key]), key
+    assert "loss" in browser.find_element("id", "runlog").text
+
+
+def test_the_timeline_shows_a_past_snapshot(browser, page, net):
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element("id", "timeline").send_keys(Keys.HOME)
+    assert wait_for(lambda: body(browser, "shown") == "1")
+    first = tensors(net.parent / "net.safetensors.history" / "1.safetensors")["params/0.weight"][0, 1]
+    past = shown_weight(browser, "0.weight", 0, 1)
+    assert torch.equal(past, first)
+    assert not torch.equal(past, tensors(net)["params/0.weight"][0, 1])
+    browser.find_element("id", "live").click()
+    assert wait_for(lambda: body(browser, "shown") == body(browser, "head"))
+
+
+def test_a_missing_state_shows_the_terminal_line_in_the_page(browser, tmp_path):
+    missing = tmp_path / "none.safetensors"
+    server = Served(missing)
+    try:
+        browser.get(server.url)
+        shown = wait_for(lambda: browser.find_element("id", "error").text)
+        assert shown == f"linctl: no network at {missing}; create one with 'linctl inspect IN OUT' or pass --state"
+        assert wait_for(lambda: shown in server.stderr().splitlines())
+        assert run_process("inspect", "2", "1", "--seed", "0", state=missing).exit_code == 0
+        assert wait_for(lambda: not browser.find_element("id", "error").is_displayed())
+        assert len(browser.find_elements("css selector", "#network line.edge")) == 2
+    finally:
+        server.stop()
+
+
+def test_the_export_works_from_a_file_url(browser, net, tmp_path):
+    out = tmp_path / "page"
+    result = run_process("view", "--export", str(out), state=net)
+    assert result.exit_code == 0, result.stderr
+    browser.get((out / "index.html").as_uri())
+    assert wait_for(lambda: body(browser, "head"))
+    assert len(browser.find_elements("css selector", "#network .node")) == 6
+    assert not browser.find_element("id", "train-step").is_displayed()
+    assert torch.equal(shown_weight(browser, "2.weight", 0, 2), tensors(net)["params/2.weight"][0, 2])
