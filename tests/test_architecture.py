@@ -19,8 +19,8 @@ FORBIDDEN = {
         "render",
         "view",
     ),
-    ("render",): ("app", "commands", "session", "options"),
-    ("session",): ("app", "commands", "options", "render"),
+    ("render",): ("app", "commands", "session", "options", "optimizer_options"),
+    ("session",): ("app", "commands", "options", "optimizer_options", "render"),
 }
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from linctl import session
 from linctl.errors import UsageError
+from linctl.optimizer_options import NO_CHOICE, OptimizerChoice, optimizer_options
 from linctl.options import (
-    NO_CHOICE,
     ActOpt,
     DeviceOpt,
     HtmlOpt,
     JsonOpt,
     LossOpt,
-    OptimizerChoice,
     StateOpt,
     SvgOpt,
     TOpt,
     XOpt,
     merged,
-    optimizer_options,
     warn_non_finite,
 )
 

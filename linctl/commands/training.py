@@ -10,9 +10,9 @@ import typer
 
 from linctl import session
 from linctl.errors import UsageError
+from linctl.optimizer_options import NO_CHOICE, OptimizerChoice, optimizer_options
 from linctl.options import (
     DATA,
-    NO_CHOICE,
     OUTPUT,
     ActOpt,
     DataOpt,
@@ -20,13 +20,11 @@ from linctl.options import (
     HtmlOpt,
     JsonOpt,
     LossOpt,
-    OptimizerChoice,
     StateOpt,
     SvgOpt,
     TargetsOpt,
     TOpt,
     XOpt,
-    optimizer_options,
     whole,
 )
 
