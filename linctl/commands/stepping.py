@@ -68,7 +68,7 @@ def step(
 ) -> None:
     """optimizer.step() on the stored gradients (they are kept, as in PyTorch)."""
     from linctl.optim.step import step as optimizer_step
-    from linctl.render.stepping import step_json, step_view
+    from linctl.render.step import step_json, step_view
     from linctl.render.widgets import emit
 
     path = session.path_of(state)
@@ -85,7 +85,7 @@ def zero_grad(state: StateOpt = None, as_json: JsonOpt = False, svg: SvgOpt = No
     """Set the gradients to None, as optimizer.zero_grad() does by default."""
     from linctl.model.backward import zero_grad as clear
     from linctl.model.describe import layer_infos
-    from linctl.render.stepping import zero_grad_json, zero_grad_view
+    from linctl.render.step import zero_grad_json, zero_grad_view
     from linctl.render.widgets import emit
 
     path = session.path_of(state)
@@ -116,7 +116,7 @@ def train_step(
     from linctl.model.samples import finite_or_warn
     from linctl.model.spec import activations_for
     from linctl.optim.loop import train_step as one_step
-    from linctl.render.stepping import train_step_json, train_step_view
+    from linctl.render.step import train_step_json, train_step_view
     from linctl.render.widgets import emit, note
 
     x_rows, t_rows = samples_given(x, t)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from linctl.render.cells import fmt
 from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
-from linctl.render.stepping import settings_json
+from linctl.render.step import settings_json
 from linctl.render.widgets import changed_matrix, heading, kv, settings_text, show, tensor_view, vector
 
 TRAIN_KEYS = ("weight_before", "bias_before", "weight", "bias")
