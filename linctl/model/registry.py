@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from linctl.model import by_hand as hand
+
 Tensor = Any
 
 
@@ -35,9 +37,20 @@ class Activation:
     forward: Callable[[Tensor], Tensor]
     backward: Callable[[Tensor, Tensor, Tensor], Tensor]
     output_range: tuple[float, float] | None = None  # every output lies in it
+    arguments: tuple[tuple[str, Any], ...] = ()  # the module's keyword arguments, as torch prints them
+    rule: str | None = None  # the local backward over {g}, {h}, {z} where it is not g ⊙ dh/dz (softmax)
+    elementwise: bool = True  # h_i depends on z_i alone (softmax: on the whole row)
+
+    def module_call(self) -> str | None:
+        """The module as torch prints it and as the program builds it: Softmax(dim=1), Tanh()."""
+        if self.module is None:
+            return None
+        return f"{self.module}({', '.join(f'{key}={value!r}' for key, value in self.arguments)})"
 
     def local_rule(self, upstream: str, h: str, z: str) -> str:
         """The local backward as text: dL/dz from the upstream gradient, the output h and the input z."""
+        if self.rule is not None:
+            return self.rule.format(g=upstream, h=h, z=z)
         factor = self.derivative.format(h=h, z=z)
         if factor == "1":
             return upstream
@@ -60,36 +73,6 @@ class Loss:
     target_range: tuple[float, float] | None = None  # the targets it takes
 
 
-def _torch(name: str) -> Callable[..., Tensor]:
-    def call(*args):
-        import torch
-
-        return getattr(torch, name)(*args)
-
-    return call
-
-
-def _functional(name: str) -> Callable[..., Tensor]:
-    def call(*args):
-        import torch.nn.functional as F
-
-        return getattr(F, name)(*args)
-
-    return call
-
-
-def _sign_over_n(o, t):
-    import torch
-
-    return torch.sign(o - t) / o.numel()
-
-
-def _bce_gradient(o, t):
-    import torch
-
-    return (o - t) / torch.clamp(o * (1 - o), min=1e-12) / o.numel()
-
-
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
@@ -100,7 +83,7 @@ ACTIVATIONS: dict[str, Activation] = {
             "torch.sigmoid",
             "h = 1 / (1 + e^-z)",
             "{h}(1-{h})",
-            _torch("sigmoid"),
+            hand.torch("sigmoid"),
             lambda z, h, g: g * (h * (1 - h)),
             output_range=(0.0, 1.0),
         ),
@@ -110,11 +93,88 @@ ACTIVATIONS: dict[str, Activation] = {
             "torch.relu",
             "h = max(z, 0)",
             "{z} > 0",
-            _torch("relu"),
+            hand.torch("relu"),
             lambda z, h, g: g * (z > 0).to(z.dtype),
         ),
         Activation(
-            "tanh", "Tanh", "torch.tanh", "h = tanh(z)", "1 - {h}²", _torch("tanh"), lambda z, h, g: g * (1 - h * h)
+            "tanh", "Tanh", "torch.tanh", "h = tanh(z)", "1 - {h}²", hand.torch("tanh"), lambda z, h, g: g * (1 - h * h)
+        ),
+        Activation(
+            "softmax",
+            "Softmax",
+            "lambda z: torch.softmax(z, dim=1)",
+            "h = e^z / Σ_j e^z_j (per sample, over the features)",
+            "diag({h}) - {h}·{h}ᵀ",
+            hand.over_features("softmax"),
+            hand.softmax_backward,
+            output_range=(0.0, 1.0),
+            arguments=(("dim", 1),),
+            rule="{h} ⊙ ({g} − ({g}·{h}))",
+            elementwise=False,
+        ),
+        Activation(
+            "log_softmax",
+            "LogSoftmax",
+            "lambda z: torch.log_softmax(z, dim=1)",
+            "h = z - log Σ_j e^z_j (per sample, over the features)",
+            "I - e^{h}·1ᵀ",
+            hand.over_features("log_softmax"),
+            hand.log_softmax_backward,
+            output_range=(float("-inf"), 0.0),
+            arguments=(("dim", 1),),
+            rule="{g} − e^{h} ⊙ Σ{g}",
+            elementwise=False,
+        ),
+        Activation(
+            "leaky_relu",
+            "LeakyReLU",
+            "F.leaky_relu",
+            f"h = max(z, {hand.LEAKY_SLOPE}·z)",
+            f"1 if {{z}} > 0 else {hand.LEAKY_SLOPE}",
+            hand.functional("leaky_relu"),
+            hand.leaky_relu_backward,
+            arguments=(("negative_slope", hand.LEAKY_SLOPE),),
+        ),
+        Activation(
+            "gelu",
+            "GELU",
+            "F.gelu",
+            "h = z·Φ(z)",
+            "Φ({z}) + {z}·φ({z})",
+            hand.functional("gelu"),
+            hand.gelu_backward,
+            arguments=(("approximate", "none"),),
+        ),
+        Activation(
+            "silu",
+            "SiLU",
+            "F.silu",
+            "h = z·σ(z)",
+            "σ({z})·(1 + {z}·(1 - σ({z})))",
+            hand.functional("silu"),
+            hand.silu_backward,
+        ),
+        Activation(
+            "softplus",
+            "Softplus",
+            "F.softplus",
+            "h = log(1 + e^z) (z above 20: h = z)",
+            "σ({z})",
+            hand.functional("softplus"),
+            hand.softplus_backward,
+            output_range=(0.0, float("inf")),
+            arguments=(("beta", 1.0), ("threshold", hand.SOFTPLUS_THRESHOLD)),
+        ),
+        Activation(
+            "elu",
+            "ELU",
+            "F.elu",
+            "h = z if z > 0 else α·(e^z - 1), α = 1",
+            f"1 if {{z}} > 0 else {{h}} + {hand.ELU_ALPHA:g}",
+            hand.functional("elu"),
+            hand.elu_backward,
+            output_range=(-hand.ELU_ALPHA, float("inf")),
+            arguments=(("alpha", hand.ELU_ALPHA),),
         ),
     )
 }
@@ -127,17 +187,17 @@ LOSSES: dict[str, Loss] = {
             "F.mse_loss",
             "L = mean((o - t)²)",
             "2·(o - t) / N",
-            _functional("mse_loss"),
+            hand.functional("mse_loss"),
             lambda o, t: 2 * (o - t) / o.numel(),
         ),
-        Loss("l1", "F.l1_loss", "L = mean(|o - t|)", "sign(o - t) / N", _functional("l1_loss"), _sign_over_n),
+        Loss("l1", "F.l1_loss", "L = mean(|o - t|)", "sign(o - t) / N", hand.functional("l1_loss"), hand.sign_over_n),
         Loss(
             "bce",
             "F.binary_cross_entropy",
             "L = -mean(t·log o + (1 - t)·log(1 - o))",
             "(o - t) / (o·(1 - o)) / N",
-            _functional("binary_cross_entropy"),
-            _bce_gradient,
+            hand.functional("binary_cross_entropy"),
+            hand.bce_gradient,
             output_range=(0.0, 1.0),
             target_range=(0.0, 1.0),
         ),

@@ -36,7 +36,7 @@ def scale_of(r, values: np.ndarray) -> tuple[float, tuple[float, float]]:
     from linctl.model.registry import activation
 
     bounds = activation(r.activation).output_range
-    if bounds is not None:
+    if bounds is not None and all(abs(b) != float("inf") for b in bounds):
         return (bounds[0] + bounds[1]) / 2, bounds
     return 0.0, symmetric(*limits(values))
 

@@ -204,9 +204,9 @@ def _module_text(specs: list[spec.LayerSpec], dtype: str) -> list[str]:
         parts = []
         for k, s in enumerate(specs):
             parts.append(f"linears[{k}]")
-            module = registry.activation(s.activation).module
+            module = registry.activation(s.activation).module_call()
             if module is not None:
-                parts.append(f"torch.nn.{module}()")
+                parts.append(f"torch.nn.{module}")
         lines.append(f"net = torch.nn.Sequential({', '.join(parts)})")
     return lines
 
