@@ -201,6 +201,15 @@ TOpt = Annotated[
         help="Target(s), one row per sample, OUT values each.",
     ),
 ]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        metavar="FILE",
+        rich_help_panel=DATA,
+        help="CSV of samples instead of --x/--t: input columns then target columns (or a class label); - for stdin.",
+    ),
+]
 DeviceOpt = Annotated[
     str,
     typer.Option(

@@ -89,7 +89,7 @@ def train(
 ) -> None:
     """Many steps over data, with progress, a summary and a loss curve. Ctrl-C stops cleanly."""
     from linctl import parsing
-    from linctl.commands.stepping import samples_given
+    from linctl.commands.stepping import read_table, samples_given
     from linctl.model.spec import activations_for
     from linctl.optim.loop import prepare_samples
     from linctl.optim.settings import resolve
@@ -124,7 +124,7 @@ def train(
     with deferred_sigint() as stop:
 
         def work(net):
-            xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes)
+            xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes, loss)
             xs, ts = prepare_samples(net, xs, ts, loss=loss, table=table, notes=notes)
             acts = activations_for(net.specs, activation)
             plan = resolve(net.data.get("optimizer"), choice.name, choice.given(), reset=choice.reset)
@@ -171,35 +171,23 @@ def after_training_plot(path, device, table, targets, activation, notes: list[st
     return result
 
 
-def read_table(source: str):
-    from linctl import data
-    from linctl.render.widgets import note
-
-    table = data.read(source)
-    bad = data.non_finite(table)
-    if bad:
-        note(f"warning: --data has {bad} NaN/inf value(s); the loss will not be finite")
-    return table
-
-
-def samples_for(net, table, targets, x_rows, t_rows, notes):
+def samples_for(net, table, targets, x_rows, t_rows, notes, loss: str = "mse"):
     """Training tensors from --data, --x/--t, or the last samples used."""
     import torch
 
-    from linctl import data
     from linctl.commands.stepping import default_samples
     from linctl.model import samples
 
     if table is not None:
-        xs, ts = data.split(table, net.in_features, targets, net.out_features)
+        xs, ts = samples.table_samples(net, table, targets, loss, notes)
         return torch.from_numpy(xs), torch.from_numpy(ts)
     if x_rows is not None and t_rows is None:
         raise UsageError("train: --x needs --t (one target row per sample)")
     if x_rows is not None:
         samples.check_inputs(x_rows, net.in_features)
-        samples.check_targets(t_rows, net.out_features, len(x_rows))
+        samples.check_targets(t_rows, net.out_features, len(x_rows), loss=loss)
     else:
-        x_rows, t_rows = default_samples(net, x_rows, t_rows, notes)
+        x_rows, t_rows = default_samples(net, x_rows, t_rows, notes, loss)
     xs, ts = torch.tensor(x_rows, dtype=torch.float64), torch.tensor(t_rows, dtype=torch.float64)
     samples.remember_inputs(net.data, xs.to(net.dtype), ts.to(net.dtype))
     return xs, ts

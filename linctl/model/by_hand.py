@@ -96,3 +96,40 @@ def bce_gradient(o, t):
     import torch
 
     return (o - t) / torch.clamp(o * (1 - o), min=1e-12) / o.numel()
+
+
+def class_indices(t):
+    """A (B, 1) column of class indices as the (B,) int64 tensor torch's losses take; probability rows as they are."""
+    return t[:, 0].long() if t.shape[1] == 1 else t
+
+
+def on_classes(name: str) -> Callable[[Tensor, Tensor], Tensor]:
+    """F.cross_entropy / F.nll_loss on the targets as torch takes them."""
+
+    def call(o, t):
+        import torch.nn.functional as F
+
+        return getattr(F, name)(o, class_indices(t))
+
+    return call
+
+
+def _target_rows(o, t):
+    """onehot(t) for class indices, the probability rows themselves otherwise: (B, C) like o."""
+    import torch.nn.functional as F
+
+    if t.shape[1] == 1:
+        return F.one_hot(class_indices(t), o.shape[1]).to(o.dtype)
+    return t
+
+
+def cross_entropy_gradient(o, t):
+    """dL/do = (softmax(o) − onehot(t)) / B: log_softmax and the mean over the batch, by hand."""
+    import torch
+
+    return (torch.softmax(o, dim=1) - _target_rows(o, t)) / o.shape[0]
+
+
+def nll_gradient(o, t):
+    """dL/do = −onehot(t) / B: L picks each sample's log-probability of its class."""
+    return -_target_rows(o, t) / o.shape[0]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linctl.model import by_hand as hand
+from linctl.model import targets
 
 Tensor = Any
 
@@ -68,9 +69,22 @@ class Loss:
     forward: Callable[[Tensor, Tensor], Tensor]
     gradient: Callable[[Tensor, Tensor], Tensor]  # (o, t) -> dL/do, by hand
     reduction: str = "mean"
-    target: str = "same"  # "same": one target per output, like the output's shape
+    target: str = "same"  # "same": one target per output, like the output's shape; "classes": a class index each
     output_range: tuple[float, float] | None = None  # the outputs it takes (torch refuses others)
     target_range: tuple[float, float] | None = None  # the targets it takes
+    probabilities: bool = False  # "classes" only: a row of class probabilities is taken too, as torch takes it
+    doubled: str | None = None  # an activation this loss already applies (softmax in cross_entropy)
+    check: Callable[..., None] | None = None  # (entry, t, out_features, place): refuses targets it cannot take
+
+    def target_widths(self, out_features: int) -> tuple[int, ...]:
+        """How many target values a sample takes: one per output, or one class index (or a probability row)."""
+        if self.target == "same":
+            return (out_features,)
+        return (1, out_features) if self.probabilities and out_features > 1 else (1,)
+
+    def torch_target(self, t):
+        """The target as torch's loss takes it: class indices (B,) as int64 from a (B, 1) column, else t."""
+        return hand.class_indices(t) if self.target == "classes" else t
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -208,6 +222,29 @@ LOSSES: dict[str, Loss] = {
             "-1 / N",
             lambda o, t: (t - o).mean(),
             lambda o, t: -o.new_ones(o.shape) / o.numel(),
+        ),
+        Loss(
+            "cross_entropy",
+            "lambda o, t: F.cross_entropy(o, t[:, 0].long() if t.shape[1] == 1 else t)",
+            "L = -mean(log softmax(o)[t])  (o: logits; t: class index, or probabilities p: -mean(Σ p·log softmax(o)))",
+            "(softmax(o) - onehot(t)) / B",
+            hand.on_classes("cross_entropy"),
+            hand.cross_entropy_gradient,
+            target="classes",
+            probabilities=True,
+            doubled="softmax",
+            check=targets.check_classes,
+        ),
+        Loss(
+            "nll",
+            "lambda o, t: F.nll_loss(o, t[:, 0].long())",
+            "L = -mean(o[t])  (o: log-probabilities, after log_softmax; t: class index)",
+            "-onehot(t) / B",
+            hand.on_classes("nll_loss"),
+            hand.nll_gradient,
+            target="classes",
+            output_range=(float("-inf"), 0.0),
+            check=targets.check_classes,
         ),
     )
 }

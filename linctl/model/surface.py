@@ -91,9 +91,9 @@ def surface(net: Network, activations: list[str], *, table=None, targets=None, b
     data_x = data_t = None
     notes: list[str] = []
     if table is not None:
-        from linctl import data
+        from linctl.model.samples import shown_samples
 
-        data_x, data_t = data.split(table, net.in_features, targets, net.out_features)
+        data_x, data_t, _names = shown_samples(net, table, targets)
     if bounds is None:
         bounds = default_bounds(net.in_features, data_x)
     elif net.in_features == 2 and len(bounds) != 4:

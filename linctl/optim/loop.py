@@ -12,7 +12,7 @@ from typing import Any
 from linctl.errors import UsageError
 from linctl.model.backward import BackwardResult, backward_rows, loss_value, zero_grad
 from linctl.model.network import Network
-from linctl.model.samples import check_output, range_checked
+from linctl.model.samples import check_output, loss_notes, range_checked
 from linctl.optim.settings import Plan
 from linctl.optim.step import LayerMoved, StepResult, layer_moved, step
 from linctl.optim.torch_step import build, run_step, save_into
@@ -28,11 +28,13 @@ class TrainStepResult:
     notes: list[str] = field(default_factory=list)
 
 
-def train_step(net: Network, plan: Plan, x_rows, t_rows, loss: str, activations: list[str]) -> TrainStepResult:
+def train_step(
+    net: Network, plan: Plan, x_rows, t_rows, loss: str, activations: list[str], place=None
+) -> TrainStepResult:
     """zero_grad, forward, loss, backward, step: the loop body once."""
     had_grads = net.has_grads()
     zero_grad(net)
-    back = backward_rows(net, x_rows, t_rows, loss, activations)
+    back = backward_rows(net, x_rows, t_rows, loss, activations, place)
     stepped = step(net, plan)
     return TrainStepResult(backward=back, step=stepped, grads_cleared=had_grads, notes=back.notes + list(plan.notes))
 
@@ -120,7 +122,7 @@ def prepare_samples(net: Network, x, t, *, loss: str, table=None, notes: list[st
         warning = cast_note(typed, cast, what)
         if warning and notes is not None:
             notes.append(warning)
-    samples_mod.check_samples(loss, xs, ts, place)
+    samples_mod.check_samples(loss, xs, ts, place, net.out_features)
     return xs, ts
 
 
@@ -220,5 +222,5 @@ def train(
         loss_name=loss,
         activations=list(activations),
         interrupted=interrupted,
-        notes=list(plan.notes),
+        notes=list(plan.notes) + loss_notes(loss, last),
     )

@@ -334,9 +334,21 @@ def _check(data: object, size: int | None) -> None:
         value = data.get(key)
         if value is not None:
             _tensor(torch, value, key, dtype, None)
-            if len(value.shape) != 2 or value.shape[0] < 1 or value.shape[1] != width:
+            widths = (width, 1) if key == "last_t" else (width,)  # a class index per sample is one column
+            if len(value.shape) != 2 or value.shape[0] < 1 or value.shape[1] not in widths:
                 raise _Unusable(f"{key} has shape {tuple(value.shape)}, not (rows, {width}) with {what}={width}")
+    _classes(data.get("classes"), n_out)
     _history(data.get("history"))
+
+
+def _classes(names: object, n_out: int) -> None:
+    """The class names read from a label column: distinct strings, no more than the network has outputs."""
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+        raise _Unusable(f"the class names {_show(names)} are not a list of distinct labels")
+    if len(names) > n_out:
+        raise _Unusable(f"it names {len(names)} classes but the network has out_features={n_out} outputs")
 
 
 def _network(specs) -> str:
