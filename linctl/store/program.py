@@ -390,10 +390,9 @@ def _data(replay: dict, specs: list[spec.LayerSpec], entry: dict):
         raise LinctlError(
             f"cannot export a program: entry {entry['id']} trained on {replay['data']}, which cannot be read now ({exc})"
         ) from None
-    entry = registry.loss(replay.get("loss") or "mse")
-    widths = entry.target_widths(specs[-1].out_features)
+    kind = registry.loss(replay.get("loss") or "mse")
     out = specs[-1].out_features
     xs, ts = data.split(
-        table, specs[0].in_features, replay.get("targets"), out, widths, None, entry.target == "classes"
+        table, specs[0].in_features, replay.get("targets"), out, kind.target_widths(out), None, kind.target == "classes"
     )
     return torch.from_numpy(xs), torch.from_numpy(ts)
