@@ -201,15 +201,6 @@ TOpt = Annotated[
         help="Target(s), one row per sample, OUT values each.",
     ),
 ]
-DataOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--data",
-        metavar="FILE",
-        rich_help_panel=DATA,
-        help="CSV of samples instead of --x/--t: input columns then target columns (or a class label); - for stdin.",
-    ),
-]
 DeviceOpt = Annotated[
     str,
     typer.Option(
@@ -320,6 +311,15 @@ def whole(option: str, text: str, panel: str = DATA, metavar: str = "N", least: 
 
 # --targets K of train and plot: how many of --data's last columns are targets
 TargetsOpt = Annotated[int | None, whole("--targets", "Target columns in --data (default: out_features).", least=1)]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        metavar="FILE",
+        rich_help_panel=DATA,
+        help="CSV of samples: input columns then target columns (or a class label); - for stdin.",
+    ),
+]
 
 
 @dataclass
@@ -339,6 +339,12 @@ class OptimizerChoice:
     centered: bool | None = None
     reset: bool = False
 
+    def plan(self, saved: dict | None):
+        """The optimizer that runs: the stored one combined with these options (optim.settings.resolve)."""
+        from linctl.optim.settings import resolve
+
+        return resolve(saved, self.name, self.given(), reset=self.reset)
+
     def given(self) -> dict[str, Any]:
         return {
             "lr": self.lr,
@@ -352,3 +358,54 @@ class OptimizerChoice:
             "alpha": self.alpha,
             "centered": self.centered,
         }
+
+
+NO_CHOICE = OptimizerChoice()
+
+# the optimizer options step, train-step and train take: (parameter, its option, default), declared once
+OPTIMIZER_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("optimizer", OptimizerOpt, None),
+    ("lr", LrOpt, None),
+    ("momentum", MomentumOpt, None),
+    ("dampening", DampeningOpt, None),
+    ("weight_decay", DecayOpt, None),
+    ("nesterov", NesterovOpt, None),
+    ("betas", BetasOpt, None),
+    ("eps", EpsOpt, None),
+    ("amsgrad", AmsgradOpt, None),
+    ("alpha", AlphaOpt, None),
+    ("centered", CenteredOpt, None),
+    ("reset_optimizer", ResetOpt, False),
+)
+
+
+def optimizer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The command with the optimizer options in its place of `choice`; it receives them as one OptimizerChoice.
+
+    Typer reads a command's options from its signature, so the wrapper shows the options' parameters in the
+    place of `choice` and builds the OptimizerChoice from them on each call.
+    """
+    import functools
+    import inspect
+
+    signature = inspect.signature(command, eval_str=True)
+    names = list(signature.parameters)
+    at = names.index("choice")
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    added = [
+        inspect.Parameter(name, kind, default=default, annotation=option) for name, option, default in OPTIMIZER_OPTIONS
+    ]
+    parameters = list(signature.parameters.values())
+    parameters[at : at + 1] = added
+
+    @functools.wraps(command)
+    def with_choice(**given: Any) -> Any:
+        values = {name: given.pop(name) for name, _, _ in OPTIMIZER_OPTIONS}
+        given["choice"] = OptimizerChoice(
+            name=values.pop("optimizer"), reset=bool(values.pop("reset_optimizer")), **values
+        )
+        return command(**given)
+
+    with_choice.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_choice.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
+    return with_choice

@@ -128,9 +128,7 @@ def check_sizes(in_features: int, out_features: int, element_size: int, availabl
         )
 
 
-_ASSIGN = re.compile(
-    r"^\s*([A-Za-z0-9_.]*?(?:weight|bias)[A-Za-z0-9_]*)\s*\[\s*([^\]]*)\]\s*=\s*(.+?)\s*$", re.ASCII | re.DOTALL
-)
+_ASSIGN = re.compile(r"^\s*([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)\s*\[\s*([^\]]*)\]\s*=\s*(.+?)\s*$", re.ASCII | re.DOTALL)
 
 
 def parse_assignment(text: str) -> tuple[str, tuple[int, ...], float]:

@@ -1,27 +1,48 @@
-"""Shared helpers: run linctl through Typer's CliRunner or a real subprocess."""
+"""Shared helpers: run linctl in-process as its console script does, or in a real subprocess.
+
+Every test runs without the user's LINCTL_* variables (an autouse fixture), and the property tests
+are sized by a Hypothesis profile: HYPOTHESIS_PROFILE=thorough for many more examples.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
-
-from linctl.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# In CI the property tests replay the same examples every run (a new random
-# failure is found locally, then pinned with @example); elsewhere they explore.
-settings.register_profile("ci", derandomize=True, database=None, deadline=None)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# The property tests take their number of examples from here, not from their own decorators.
+# "ci" (under CI) replays the same examples every run: a new random failure is found locally (the
+# "dev" profile explores, and keeps failures in its database), then pinned with @example.
+# "thorough" explores ten times as far, for a run that has the time.
+_QUIET = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=20, derandomize=True, database=None, **_QUIET)
+settings.register_profile("dev", max_examples=20, **_QUIET)
+settings.register_profile("thorough", max_examples=200, **_QUIET)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def no_user_variables() -> Iterator[None]:
+    """Each test runs without the user's LINCTL_* variables (a state path, a device, lock or history
+    limits), and whatever a test sets (`shell --state` sets LINCTL_STATE in its own process) is gone after it."""
+    users = {key: value for key, value in os.environ.items() if key.startswith("LINCTL_")}
+    for key in users:
+        del os.environ[key]
+    yield
+    for key in [key for key in os.environ if key.startswith("LINCTL_")]:
+        del os.environ[key]
+    os.environ.update(users)
 
 
 @dataclass
@@ -40,15 +61,51 @@ def state(tmp_path: Path) -> Path:
     return tmp_path / "net.pt"
 
 
+# what every run sees: a fixed width, no colour, no traceback (in-process, a dumb terminal too)
+PLAIN = {"COLUMNS": "100", "NO_COLOR": "1", "LINCTL_DEBUG": ""}
+TERMINAL = {**PLAIN, "TERM": "dumb"}
+
+
 def run(*args: str, state: Path | None = None, input: str | None = None, env: dict | None = None) -> Result:
-    """linctl ARGS in-process; --state is added when given. Fixed width, no colour."""
+    """linctl ARGS in-process, assembled as the console script assembles it; --state is added when given."""
     argv = list(args)
     if state is not None:
         argv += ["--state", str(state)]
-    runner = CliRunner()
-    environment = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "LINCTL_DEBUG": "", **(env or {})}
-    result = runner.invoke(app, argv, input=input, env=environment, catch_exceptions=False)
-    return Result(result.exit_code, result.stdout, result.stderr)
+    return run_entry(*argv, input=input, env=env)
+
+
+def run_entry(*args: str, input: str | None = None, env: dict | None = None) -> Result:
+    """`linctl ARGS` in this process exactly as the console script runs it: sys.argv set, then
+    `linctl.app.main()`, which builds the app for that command line, until its SystemExit."""
+    from linctl import app
+
+    environment = {**TERMINAL, **(env or {})}
+    saved_argv = sys.argv
+    sys.argv = ["linctl", *args]
+    try:
+        with CliRunner().isolation(input=input, env=environment) as streams:
+            try:
+                app.main()
+                code = 0
+            except SystemExit as exc:
+                code = _exit_code(exc.code)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            stdout, stderr = streams[0].getvalue(), streams[1].getvalue()
+    finally:
+        sys.argv = saved_argv
+    return Result(code, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
+
+
+def _exit_code(code: object) -> int:
+    """The process exit status for SystemExit(code), as Python gives it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 def run_json(*args: str, state: Path | None = None, input: str | None = None) -> dict:
@@ -69,7 +126,22 @@ def run_process(
     argv = [sys.executable, "-m", "linctl", *args]
     if state is not None:
         argv += ["--state", str(state)]
-    environment = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LINCTL_DEBUG": "", **(env or {})}
+    return _subprocess(argv, input=input, cwd=cwd, env=env, timeout=timeout)
+
+
+def run_script(
+    *args: str, input: str | None = None, cwd: Path | None = None, env: dict | None = None, timeout: float = 120
+) -> Result:
+    """linctl ARGS through the installed `linctl` console script in a real subprocess (`python -m linctl`,
+    which calls the same `linctl.app.main`, where no script is installed beside this Python)."""
+    script = Path(sys.executable).with_name("linctl")
+    found = str(script) if script.exists() else shutil.which("linctl")
+    argv = [found, *args] if found else [sys.executable, "-m", "linctl", *args]
+    return _subprocess(argv, input=input, cwd=cwd, env=env, timeout=timeout)
+
+
+def _subprocess(argv: list[str], *, input: str | None, cwd: Path | None, env: dict | None, timeout: float) -> Result:
+    environment = {**os.environ, **PLAIN, **(env or {})}
     proc = subprocess.run(argv, input=input, capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -131,10 +203,12 @@ def run_fast(*argv: str, input: str | None = None, env: dict | None = None) -> R
     linctl thousands of times. Same isolation, same exit-code mapping."""
     import typer
 
+    from linctl.app import app
+
     if not _GROUP:
         _GROUP.append(typer.main.get_command(app))
     runner = CliRunner()
-    environment = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "LINCTL_DEBUG": "", **(env or {})}
+    environment = {**TERMINAL, **(env or {})}
     with runner.isolation(input=input, env=environment) as streams:
         code = _GROUP[0].main(args=list(argv), prog_name="linctl", standalone_mode=False)
         sys.stdout.flush()

@@ -189,7 +189,7 @@ def test_example_csv_is_shipped_and_reads(tmp_path):
     assert table.header == ["x1", "x2", "x3", "y"]
     assert table.columns == 4 and 30 <= table.rows <= 100
     assert np.isfinite(table.values).all()
-    # the README's run: a 3 -> 1 network trains on it through the CLI
+    # the tour's run (docs/tour.md): a 3 -> 1 network trains on it through the CLI
     state = tmp_path / "net.pt"
     run("inspect", "3", "1", "--seed", "0", state=state)
     result = run("train", "--data", str(ROOT / "examples" / "line.csv"), "--lr", "0.1", "--epochs", "50", state=state)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import linctl
-from conftest import run, run_json, run_process, saved
+from conftest import run, run_entry, run_json, run_process, saved
 
 X, T = "1,-2", "0.5,1.5"
 
@@ -83,9 +83,12 @@ def test_version_and_help_work_with_every_variable_bad(tmp_path, args):
         assert "Usage" in result.stdout
 
 
-def test_a_bad_value_in_a_real_process_is_one_line(trained):
+@pytest.mark.parametrize(
+    "linctl", [run_entry, pytest.param(run_process, marks=pytest.mark.slow)], ids=["entry-point", "process"]
+)
+def test_a_bad_value_as_the_console_script_runs_it_is_one_line(trained, linctl):
     before = files(trained)
-    result = run_process("train-step", "--lr", "0.1", state=trained, env={"LINCTL_LOCK_TIMEOUT": "abc"})
+    result = linctl("train-step", "--lr", "0.1", "--state", str(trained), env={"LINCTL_LOCK_TIMEOUT": "abc"})
     line = one_line(result, 2)
     assert "LINCTL_LOCK_TIMEOUT" in line and "'abc'" in line
     assert files(trained) == before

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import exact, run, run_json, saved
-from linctl.render.widgets import fmt
+from linctl.render.cells import fmt
 
 FORWARD_KEYS = {"x", "linear", "output", "manual", "max_abs_diff", "match", "grad_fn"}
 
@@ -361,7 +361,6 @@ def test_large_forward_summarised_and_correct(state):
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False, width=32)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.lists(finite, min_size=3, max_size=3), min_size=1, max_size=4))
 def test_forward_equals_torch_for_any_input(state, rows):
     if not state.exists():

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from conftest import run
-from linctl.render.widgets import fmt
+from linctl.render.cells import fmt
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("LINCTL_UPDATE_GOLDEN") == "1"

@@ -13,7 +13,7 @@ import torch
 from test_golden import PLACEHOLDER, check_golden, normalise
 
 from conftest import run
-from linctl.render.widgets import fmt
+from linctl.render.cells import fmt
 
 W0 = "0.5,-0.25;0.125,0.75;-0.5,0.25"
 B0 = "0.1,-0.1,0.05"

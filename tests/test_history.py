@@ -143,7 +143,7 @@ def test_history_figures_equal_plain_torch(state):
         net.weight[1, 2] = 2.5
     current = record("set", 2, None, None, current)
     after_set = current
-    # train --steps 3 --batch-size 1 --seed 0: the loop of the README, in torch
+    # train --steps 3 --batch-size 1 --seed 0: the loop of docs/tour.md, in torch
     for group in opt.param_groups:
         group["lr"] = 0.2
     generator = torch.Generator().manual_seed(0)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import exact, run, run_json, saved
-from linctl.render.widgets import fmt
+from linctl.render.cells import fmt
 
 INSPECT_KEYS = {
     "structure",

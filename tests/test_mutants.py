@@ -1,7 +1,7 @@
 """The functions that compute numbers, called directly and checked against plain torch done here.
 
 Written to catch the deliberate bugs a mutation run plants in registry, forward, backward,
-settings and step (see Development in the README): every hand derivative is compared with
+settings and step (see docs/development.md): every hand derivative is compared with
 autograd's, every bound of a setting is tried on both sides, and where linctl runs the same
 torch operations as the code here the results are compared bit for bit with torch.equal.
 """

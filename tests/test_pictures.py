@@ -27,7 +27,7 @@ LOSSES = {
 
 
 def fmt(value: float) -> str:
-    from linctl.render.widgets import fmt as linctl_fmt
+    from linctl.render.cells import fmt as linctl_fmt
 
     return linctl_fmt(value)
 

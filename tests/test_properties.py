@@ -15,13 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conftest import run, saved
-
-SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
 
 # --------------------------------------------------------------------------
 # helpers
@@ -47,13 +44,6 @@ def check_outcome(result, folder: Path, before: dict[str, bytes], as_json: bool)
     after.pop("net.pt.lock", None)
     before = {k: v for k, v in before.items() if k != "net.pt.lock"}
     assert after == before, "a failed command changed the state or its history"
-
-
-@pytest.fixture(autouse=True)
-def no_state_variable(monkeypatch):
-    """`shell --state` sets LINCTL_STATE in the process it runs in: here, the tests' own. Undone after each test."""
-    monkeypatch.setenv("LINCTL_STATE", "")
-    monkeypatch.delenv("LINCTL_STATE")
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +121,6 @@ def value_commands(v1: str, v2: str, lr: str, a1: str, a2: str, csv_text: str) -
     ]
 
 
-@SETTINGS
 @given(
     which=st.integers(0, 11),
     v1=TEXT,
@@ -157,7 +146,6 @@ def test_random_text_in_value_options(base, which, v1, v2, lr, a1, a2, csv_text,
         check_outcome(result, folder, before, as_json)
 
 
-@SETTINGS
 @given(text=st.text(max_size=40))
 def test_random_text_in_each_vector_option_alone(base, text):
     """Each option on its own, every other value valid: a bad value is exit 2 naming the option."""
@@ -390,7 +378,6 @@ def rows_text(rows: int, width: int, offset: float = 0.0) -> str:
     return ";".join(",".join(f"{0.25 * (i + 1) - 0.5 * j + offset:g}" for j in range(width)) for i in range(rows))
 
 
-@SETTINGS
 @given(
     n_in=st.integers(1, 4),
     n_out=st.integers(1, 4),
@@ -540,6 +527,7 @@ def test_malicious_state_file_is_refused_without_running_it(tmp_path, kind):
         assert state.read_bytes() == before, args
 
 
+@pytest.mark.slow  # the same refusal in-process: test_malicious_state_file_is_refused_without_running_it
 def test_malicious_state_file_in_a_real_process(tmp_path):
     from conftest import run_process
 

@@ -23,6 +23,7 @@ def plain_sgd_steps(n: int, lr: float = 0.05):
 
 
 def test_piped_train_steps_equal_a_plain_loop(state):
+    """A real process reading a real pipe (the other shell tests run it in-process, as the console script would)."""
     run("inspect", "2", "1", "--seed", "0", state=state)
     script = "train-step --lr 0.05\n" * 12
     result = run_process("shell", state=state, input=script)
@@ -38,7 +39,7 @@ def test_piped_train_steps_equal_a_plain_loop(state):
 def test_shell_mixes_with_separate_invocations(state):
     run("inspect", "2", "1", "--seed", "0", state=state)
     run("train-step", "--lr", "0.05", state=state)
-    result = run_process("shell", state=state, input="train-step --lr 0.05\ntrain-step\n")
+    result = run("shell", state=state, input="train-step --lr 0.05\ntrain-step\n")
     assert result.exit_code == 0, result.stderr
     run("train-step", state=state)
     shown = run_json("inspect", state=state)
@@ -49,7 +50,7 @@ def test_shell_mixes_with_separate_invocations(state):
 def test_json_lines_comments_and_blank_lines(state):
     run("inspect", "2", "1", "--seed", "0", state=state)
     script = "# a comment\n\nforward --x 1,2 --json\nlinctl forward --x 3,4 --json\n"
-    result = run_process("shell", state=state, input=script)
+    result = run("shell", state=state, input=script)
     assert result.exit_code == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     torch.manual_seed(0)
@@ -62,7 +63,7 @@ def test_json_lines_comments_and_blank_lines(state):
 def test_a_failing_line_does_not_stop_the_shell_and_sets_the_exit_code(state):
     run("inspect", "2", "1", "--seed", "0", state=state)
     script = "forward --x 1\nbogus\ntrain-step --lr 0.05\n"
-    result = run_process("shell", state=state, input=script)
+    result = run("shell", state=state, input=script)
     assert result.exit_code == 2
     assert "in_features=2" in result.stderr and "No such command" in result.stderr
     assert "Traceback" not in result.stderr
@@ -71,14 +72,14 @@ def test_a_failing_line_does_not_stop_the_shell_and_sets_the_exit_code(state):
 
 def test_exit_stops_reading(state):
     run("inspect", "2", "1", "--seed", "0", state=state)
-    result = run_process("shell", state=state, input="train-step --lr 0.1\nexit\ntrain-step --lr 0.1\n")
+    result = run("shell", state=state, input="train-step --lr 0.1\nexit\ntrain-step --lr 0.1\n")
     assert result.exit_code == 0
     assert run_json("inspect", state=state)["step"] == 1
 
 
 def test_bad_quotes_name_the_line(state):
     run("inspect", "2", "1", "--seed", "0", state=state)
-    result = run_process("shell", state=state, input="forward --x '1,2\n")
+    result = run("shell", state=state, input="forward --x '1,2\n")
     assert result.exit_code == 2
     assert "line 1" in result.stderr and "quote" in result.stderr
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run, run_process
+from conftest import run, run_entry, run_process
 
 ORDINALS = {1: "first", 2: "second", 3: "third"}
 PARAM_NAMES = ["0.weight", "0.bias", "2.weight", "2.bias"]  # of the 2-3-1 stack below, as state_dict() lists them
@@ -141,13 +141,16 @@ def test_set_refuses_all_when_one_assignment_is_bad(stack):
 
 
 # --------------------------------------------------------------------------
-# a real process: no traceback reaches the terminal
+# through the console entry point (and, in the slow set, a real process): no traceback reaches the terminal
 
 
+@pytest.mark.parametrize(
+    "linctl", [run_entry, pytest.param(run_process, marks=pytest.mark.slow)], ids=["entry-point", "process"]
+)
 @pytest.mark.parametrize("args", [["inspect", "2", "0", "1"], ["set", "4.weight[0,0]=1"]], ids=["inspect", "set"])
-def test_refusals_in_a_real_process(stack, args):
+def test_refusals_as_the_console_script_runs_them(stack, args, linctl):
     before = stack.read_bytes()
-    out = run_process(*args, state=stack)
+    out = linctl(*args, "--state", str(stack))
     assert out.exit_code == 2, (out.stdout, out.stderr)
     message = out.stderr.strip()
     assert message and "\n" not in message, out.stderr

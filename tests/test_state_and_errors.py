@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import pickle
 import subprocess
@@ -17,6 +18,16 @@ from conftest import ROOT, Result, run, run_json, run_process
 from conftest import saved as saved_state
 from linctl.app import app
 from linctl.store.state import FORMAT
+
+
+def safetensors_bytes(data: dict) -> bytes:
+    """A state as the bytes of a safetensors file, written by the library from linctl's encoding."""
+    from safetensors.numpy import save
+
+    from linctl.store import codec
+
+    tensors, metadata = codec.encode(data)
+    return save(tensors, metadata=metadata)
 
 
 def assert_clean_failure(result, code: int) -> str:
@@ -224,11 +235,9 @@ def test_unreadable_state_is_exit_1_and_never_overwritten(state, kind, command):
 
 
 def test_newer_format_is_refused(saved):
-    from linctl.store import codec
-
     data = saved_state(saved)
     data["format"] = 999
-    saved.write_bytes(codec.to_bytes(data))
+    saved.write_bytes(safetensors_bytes(data))
     before = saved.read_bytes()
     for command in COMMANDS:
         result = run(*command, state=saved)
@@ -799,25 +808,38 @@ def test_a_stride_0_layer_is_refused_without_allocating_it(tmp_path):
     size = state.stat().st_size
     assert size < 10_000
     before = state.read_bytes()
+    # one capped process runs the three commands in turn, each as the console script runs it
     code = (
-        "import resource, sys\n"
+        "import io, json, resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))\n"
         "from linctl.app import main\n"
-        "sys.argv = ['linctl'] + sys.argv[1:]\n"
-        "main()\n"
+        "outcomes = []\n"
+        "for command in json.loads(sys.argv[1]):\n"
+        "    sys.argv, sys.stderr = ['linctl', *command], io.StringIO()\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exc:\n"
+        "        outcomes.append((exc.code, sys.stderr.getvalue()))\n"
+        "    finally:\n"
+        "        sys.stderr = sys.__stderr__\n"
+        "print(json.dumps(outcomes))\n"
     )
-    for command in (["inspect"], ["forward", "--x", "1,1"], ["train-step", "--lr", "0.1"]):
-        proc = subprocess.run(
-            [sys.executable, "-c", code, *command, "--state", str(state)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=120,
-            env={**os.environ, "LINCTL_DEBUG": ""},
-        )
-        assert proc.returncode == 1, proc.stderr[-2000:]
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1, proc.stderr[-2000:]
+    commands = [["inspect"], ["forward", "--x", "1,1"], ["train-step", "--lr", "0.1"]]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps([[*command, "--state", str(state)] for command in commands])],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "LINCTL_DEBUG": ""},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outcomes = json.loads(proc.stdout)
+    assert len(outcomes) == len(commands), proc.stdout
+    for command, (returncode, stderr) in zip(commands, outcomes, strict=True):
+        assert returncode == 1, (command, stderr[-2000:])
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1, (command, stderr[-2000:])
         assert f"claims a layer of {n}x{n}" in lines[0] and f"holds only {size} bytes" in lines[0]
         assert state.read_bytes() == before
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import f32, rows, run, run_json, run_process, saved, vec
+from conftest import f32, rows, run, run_entry, run_json, run_script, saved, vec
 
 TRAIN_STEP_KEYS = {
     "x",
@@ -281,17 +281,22 @@ def test_bce_without_sigmoid_out_of_range_is_exit_2(state):
     assert on_disk(state)["step"] == 0
 
 
-def test_round_trip_through_real_processes(tmp_path):
+@pytest.mark.parametrize(
+    "linctl", [run_entry, pytest.param(run_script, marks=pytest.mark.slow)], ids=["entry-point", "script"]
+)
+def test_round_trip_through_separate_invocations(tmp_path, linctl):
+    """Each command its own invocation of the console entry point (in this process, or a real one each)."""
     state = tmp_path / "net.pt"
     weight, bias = [[0.4, -0.2], [0.1, 0.3]], [0.05, -0.1]
     x, t = [[1.0, 0.5], [-0.5, 2.0]], [[1.0, 0.0], [0.0, 1.0]]
-    built = run_process("inspect", "2", "2", f"--weight={rows(weight)}", f"--bias={vec(bias)}", state=state)
+    where = ("--state", str(state))
+    built = linctl("inspect", "2", "2", f"--weight={rows(weight)}", f"--bias={vec(bias)}", *where)
     assert built.exit_code == 0, built.stderr
-    back = run_process("backward", f"--x={rows(x)}", f"--t={rows(t)}", "--json", state=state)
+    back = linctl("backward", f"--x={rows(x)}", f"--t={rows(t)}", "--json", *where)
     assert back.exit_code == 0, back.stderr
-    step = run_process("step", "--optimizer", "adam", "--lr", "0.1", "--json", state=state)
+    step = linctl("step", "--optimizer", "adam", "--lr", "0.1", "--json", *where)
     assert step.exit_code == 0, step.stderr
-    again = run_process("train-step", "--json", state=state)  # last x/t, stored adam and lr
+    again = linctl("train-step", "--json", *where)  # last x/t, stored adam and lr
     assert again.exit_code == 0, again.stderr
 
     net = torch_net(weight, bias)

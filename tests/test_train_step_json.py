@@ -1,6 +1,6 @@
 """`train-step --json` has the keys of backward and of step, each equal to plain torch computed here.
 
-The README promises them: "train-step: those of backward and step". Where both commands have a key
+docs/scripts.md promises them: "train-step: those of backward and step". Where both commands have a key
 (`weight`, `bias`, `weight_grad`, `bias_grad`), train-step's is step's: the weights after the step.
 """
 

@@ -11,8 +11,9 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, run, run_json, run_process, vec
-from linctl.render.widgets import fitting, fmt, matrix, vector
+from conftest import ROOT, run, run_json, run_script, vec
+from linctl.render.cells import fitting, fmt
+from linctl.render.widgets import matrix, vector
 
 
 def drawn(renderable, width: int) -> list[str]:
@@ -67,7 +68,7 @@ def test_fitting_matches_what_rich_draws():
     from rich.console import Console
     from rich.measure import Measurement
 
-    from linctl.render.widgets import labelled_grid
+    from linctl.render.cells import labelled_grid
 
     console = Console(width=500)
     for n in (3, 7, 10):
@@ -154,7 +155,7 @@ HELP_AND_ERRORS = [
 def test_one_command_built_alone_answers_as_the_whole_cli(argv, tmp_path):
     """`linctl CMD ...` builds only CMD; its help, messages and exit codes are those of the whole app."""
     env = {"COLUMNS": "100", "NO_COLOR": "1", "LINCTL_STATE": str(tmp_path / "net.pt")}
-    alone = run_process(*argv, env=env)
+    alone = run_script(*argv, env=env)
     whole = whole_cli(argv, env)
     assert (alone.exit_code, alone.stdout, alone.stderr) == (whole.returncode, whole.stdout, whole.stderr)
     assert alone.stdout or alone.stderr
@@ -171,7 +172,7 @@ def test_text_from_the_user_is_shown_as_typed(tmp_path):
 def test_the_help_listing_is_the_whole_clis(tmp_path):
     """`linctl --help` lists the commands without building their options; what it prints is the whole CLI's help."""
     env = {"COLUMNS": "100", "NO_COLOR": "1"}
-    listed = run_process("--help", env=env)
+    listed = run_script("--help", env=env)
     whole = whole_cli(["--help"], env)
     assert listed.exit_code == whole.returncode == 0
     assert listed.stdout == whole.stdout
@@ -182,11 +183,11 @@ def test_the_help_listing_is_the_whole_clis(tmp_path):
 
 
 def test_linctl_alone_prints_the_help_and_no_empty_message():
-    result = run_process(env={"COLUMNS": "100", "NO_COLOR": "1"})
+    result = run_script(env={"COLUMNS": "100", "NO_COLOR": "1"})
     assert result.exit_code == 2
     assert "Usage: linctl [OPTIONS] COMMAND" in result.stdout
     assert result.stderr == ""
-    version = run_process("--version")
+    version = run_script("--version")
     assert version.exit_code == 0 and version.stdout.startswith("linctl ")
 
 

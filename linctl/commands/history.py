@@ -42,22 +42,24 @@ def history(
     from linctl.store import history as record
 
     path = session.path_of(state)
-    if not session.exists(path) and not record.folder(path).exists():
+    if not session.exists(path) and not record.folder_exists(path):
         raise LinctlError(f"no network at {path}; create one with 'linctl inspect IN OUT' or pass --state")
-    entries = record.read_index(path)
+    entries, skipped = record.scan_index(path)
+    notes = [record.skipped_note(path, skipped)] if skipped else []
     if last is not None:
         entries = entries[-last:]
     for entry in entries:
-        entry["snapshot"] = record.snapshot_path(path, entry["id"]).exists()
+        entry["snapshot"] = record.has_snapshot(path, entry["id"])
     current = session.read_head(path)["head"] if session.exists(path) else None
     keep = record.keep_snapshots()
     if as_csv:
-        history_csv(entries)
+        emit(False, dict, lambda: history_csv(entries), notes)
         return
     emit(
         as_json,
         lambda: history_json(entries, current, str(path), keep),
         lambda: history_view(entries, current, str(path), keep, plot=plot, log=log),
+        notes,
     )
 
 

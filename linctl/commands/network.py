@@ -29,61 +29,68 @@ from linctl.options import (
     warn_non_finite,
 )
 
+SizesArg = Annotated[
+    list[int] | None,
+    typer.Argument(
+        metavar="SIZES",
+        parser=number_parser("IN/OUT", whole=True),
+        show_default=False,
+        help="IN OUT builds nn.Linear(IN, OUT); IN H... OUT an nn.Sequential stack, like 2 3 1.",
+    ),
+]
+BuildSeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        parser=number_parser("--seed", whole=True),
+        metavar="S",
+        rich_help_panel=NETWORK,
+        help="torch.manual_seed(S) before building.",
+    ),
+]
+WeightOpt = Annotated[
+    list[Rows] | None,
+    typer.Option(
+        "--weight",
+        parser=rows_parser("--weight"),
+        metavar="ROWS",
+        rich_help_panel=NETWORK,
+        help="Weight rows 'a,b;c,d', shape (OUT, IN); once per layer, in order.",
+    ),
+]
+BiasOpt = Annotated[
+    list[Rows] | None,
+    typer.Option(
+        "--bias",
+        parser=rows_parser("--bias"),
+        metavar="VALUES",
+        rich_help_panel=NETWORK,
+        help="Bias values 'e,f', OUT of them; once per layer, in order.",
+    ),
+]
+NoBiasOpt = Annotated[
+    bool, typer.Option("--no-bias", help="Build every layer without a bias.", rich_help_panel=NETWORK)
+]
+DtypeOpt = Annotated[
+    str,
+    typer.Option(
+        "--dtype",
+        parser=choice_parser("--dtype", DTYPES),
+        metavar="DTYPE",
+        rich_help_panel=NETWORK,
+        help="float32 or float64.",
+    ),
+]
+
 
 def inspect(
-    sizes: Annotated[
-        list[int] | None,
-        typer.Argument(
-            metavar="SIZES",
-            parser=number_parser("IN/OUT", whole=True),
-            show_default=False,
-            help="IN OUT builds nn.Linear(IN, OUT); IN H... OUT an nn.Sequential stack, like 2 3 1.",
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed",
-            parser=number_parser("--seed", whole=True),
-            metavar="S",
-            rich_help_panel=NETWORK,
-            help="torch.manual_seed(S) before building.",
-        ),
-    ] = None,
-    weight: Annotated[
-        list[Rows] | None,
-        typer.Option(
-            "--weight",
-            parser=rows_parser("--weight"),
-            metavar="ROWS",
-            rich_help_panel=NETWORK,
-            help="Weight rows 'a,b;c,d', shape (OUT, IN); once per layer, in order.",
-        ),
-    ] = None,
-    bias: Annotated[
-        list[Rows] | None,
-        typer.Option(
-            "--bias",
-            parser=rows_parser("--bias"),
-            metavar="VALUES",
-            rich_help_panel=NETWORK,
-            help="Bias values 'e,f', OUT of them; once per layer, in order.",
-        ),
-    ] = None,
-    no_bias: Annotated[
-        bool, typer.Option("--no-bias", help="Build every layer without a bias.", rich_help_panel=NETWORK)
-    ] = False,
+    sizes: SizesArg = None,
+    seed: BuildSeedOpt = None,
+    weight: WeightOpt = None,
+    bias: BiasOpt = None,
+    no_bias: NoBiasOpt = False,
     activation: LayerActOpt = None,
-    dtype: Annotated[
-        str,
-        typer.Option(
-            "--dtype",
-            parser=choice_parser("--dtype", DTYPES),
-            metavar="DTYPE",
-            rich_help_panel=NETWORK,
-            help="float32 or float64.",
-        ),
-    ] = "float32",
+    dtype: DtypeOpt = "float32",
     state: StateOpt = None,
     as_json: JsonOpt = False,
     svg: SvgOpt = None,

@@ -5,31 +5,21 @@ from __future__ import annotations
 from linctl import session
 from linctl.errors import UsageError
 from linctl.options import (
+    NO_CHOICE,
     ActOpt,
-    AlphaOpt,
-    AmsgradOpt,
-    BetasOpt,
-    CenteredOpt,
-    DampeningOpt,
     DataOpt,
-    DecayOpt,
     DeviceOpt,
-    EpsOpt,
     HtmlOpt,
     JsonOpt,
     LossOpt,
-    LrOpt,
-    MomentumOpt,
-    NesterovOpt,
     OptimizerChoice,
-    OptimizerOpt,
-    ResetOpt,
     StateOpt,
     SvgOpt,
     TargetsOpt,
     TOpt,
     XOpt,
     merged,
+    optimizer_options,
     warn_non_finite,
 )
 
@@ -75,19 +65,9 @@ def backward(
     emit(as_json, lambda: backward_json(result), lambda: backward_view(result), notes + result.notes)
 
 
+@optimizer_options
 def step(
-    optimizer: OptimizerOpt = None,
-    lr: LrOpt = None,
-    momentum: MomentumOpt = None,
-    dampening: DampeningOpt = None,
-    weight_decay: DecayOpt = None,
-    nesterov: NesterovOpt = None,
-    betas: BetasOpt = None,
-    eps: EpsOpt = None,
-    amsgrad: AmsgradOpt = None,
-    alpha: AlphaOpt = None,
-    centered: CenteredOpt = None,
-    reset_optimizer: ResetOpt = False,
+    choice: OptimizerChoice = NO_CHOICE,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -95,29 +75,14 @@ def step(
     html: HtmlOpt = None,
 ) -> None:
     """optimizer.step() on the stored gradients (they are kept, as in PyTorch)."""
-    from linctl.optim.settings import resolve
     from linctl.optim.step import step as optimizer_step
     from linctl.render.stepping import step_json, step_view
     from linctl.render.widgets import emit
 
-    choice = OptimizerChoice(
-        name=optimizer,
-        lr=lr,
-        momentum=momentum,
-        dampening=dampening,
-        weight_decay=weight_decay,
-        nesterov=nesterov,
-        betas=betas,
-        eps=eps,
-        amsgrad=amsgrad,
-        alpha=alpha,
-        centered=centered,
-        reset=reset_optimizer,
-    )
     path = session.path_of(state)
 
     def work(net):
-        plan = resolve(net.data.get("optimizer"), choice.name, choice.given(), reset=choice.reset)
+        plan = choice.plan(net.data.get("optimizer"))
         return optimizer_step(net, plan)
 
     result = session.change(path, device, work, lambda r: {"loss": None, "lr": r.lr})
@@ -142,6 +107,7 @@ def zero_grad(state: StateOpt = None, as_json: JsonOpt = False, svg: SvgOpt = No
     emit(as_json, lambda: zero_grad_json(before, str(path)), lambda: zero_grad_view(before, str(path)))
 
 
+@optimizer_options
 def train_step(
     x: XOpt = None,
     t: TOpt = None,
@@ -149,18 +115,7 @@ def train_step(
     targets: TargetsOpt = None,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
-    optimizer: OptimizerOpt = None,
-    lr: LrOpt = None,
-    momentum: MomentumOpt = None,
-    dampening: DampeningOpt = None,
-    weight_decay: DecayOpt = None,
-    nesterov: NesterovOpt = None,
-    betas: BetasOpt = None,
-    eps: EpsOpt = None,
-    amsgrad: AmsgradOpt = None,
-    alpha: AlphaOpt = None,
-    centered: CenteredOpt = None,
-    reset_optimizer: ResetOpt = False,
+    choice: OptimizerChoice = NO_CHOICE,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -171,25 +126,10 @@ def train_step(
     from linctl.model.samples import finite_or_warn
     from linctl.model.spec import activations_for
     from linctl.optim.loop import train_step as one_step
-    from linctl.optim.settings import resolve
     from linctl.render.stepping import train_step_json, train_step_view
     from linctl.render.widgets import emit, note
 
     x_rows, t_rows = samples_given(x, t)
-    choice = OptimizerChoice(
-        name=optimizer,
-        lr=lr,
-        momentum=momentum,
-        dampening=dampening,
-        weight_decay=weight_decay,
-        nesterov=nesterov,
-        betas=betas,
-        eps=eps,
-        amsgrad=amsgrad,
-        alpha=alpha,
-        centered=centered,
-        reset=reset_optimizer,
-    )
     path = session.path_of(state)
     notes: list[str] = []
 
@@ -198,7 +138,7 @@ def train_step(
     def work(net):
         xs, ts, place = given_samples(net, table, targets, x_rows, t_rows, loss, notes)
         acts = activations_for(net.specs, activation)
-        plan = resolve(net.data.get("optimizer"), choice.name, choice.given(), reset=choice.reset)
+        plan = choice.plan(net.data.get("optimizer"))
         return one_step(net, plan, xs, ts, loss, acts, place)
 
     result = session.change(path, device, work, lambda r: {"loss": r.backward.loss, "lr": r.step.lr})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -11,76 +12,69 @@ from linctl import session
 from linctl.errors import UsageError
 from linctl.options import (
     DATA,
+    NO_CHOICE,
     OUTPUT,
     ActOpt,
-    AlphaOpt,
-    AmsgradOpt,
-    BetasOpt,
-    CenteredOpt,
-    DampeningOpt,
-    DecayOpt,
+    DataOpt,
     DeviceOpt,
-    EpsOpt,
     HtmlOpt,
     JsonOpt,
     LossOpt,
-    LrOpt,
-    MomentumOpt,
-    NesterovOpt,
     OptimizerChoice,
-    OptimizerOpt,
-    ResetOpt,
     StateOpt,
     SvgOpt,
     TargetsOpt,
     TOpt,
     XOpt,
+    optimizer_options,
     whole,
 )
 
+StepsOpt = Annotated[int | None, whole("--steps", "Optimizer steps to take.", least=1)]
+EpochsOpt = Annotated[int | None, whole("--epochs", "Passes over the data (default: 1).", least=1)]
+BatchOpt = Annotated[int | None, whole("--batch-size", "Samples per step (default: all).", least=1)]
+ShuffleOpt = Annotated[
+    bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle each epoch (torch.randperm).", rich_help_panel=DATA)
+]
+ShuffleSeedOpt = Annotated[int | None, whole("--seed", "Seed for the shuffle.", metavar="S")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)]
+LogOpt = Annotated[bool, typer.Option("--log", help="Loss curve on a log scale.", rich_help_panel=OUTPUT)]
+PlotAfterOpt = Annotated[
+    bool,
+    typer.Option(
+        "--plot", help="Afterwards, plot the output over the inputs (as 'linctl plot').", rich_help_panel=OUTPUT
+    ),
+]
 
+
+@dataclass(frozen=True)
+class Run:
+    """How long and in what order `train` goes over the samples."""
+
+    steps: int | None
+    epochs: int | None
+    batch_size: int | None
+    shuffle: bool
+    seed: int | None
+
+
+@optimizer_options
 def train(
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            metavar="FILE",
-            rich_help_panel=DATA,
-            help="CSV of samples: input columns then target columns; - for stdin.",
-        ),
-    ] = None,
+    data: DataOpt = None,
     targets: TargetsOpt = None,
     x: XOpt = None,
     t: TOpt = None,
-    steps: Annotated[int | None, whole("--steps", "Optimizer steps to take.", least=1)] = None,
-    epochs: Annotated[int | None, whole("--epochs", "Passes over the data (default: 1).", least=1)] = None,
-    batch_size: Annotated[int | None, whole("--batch-size", "Samples per step (default: all).", least=1)] = None,
-    shuffle: Annotated[
-        bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle each epoch (torch.randperm).", rich_help_panel=DATA)
-    ] = True,
-    seed: Annotated[int | None, whole("--seed", "Seed for the shuffle.", metavar="S")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)] = False,
-    log: Annotated[bool, typer.Option("--log", help="Loss curve on a log scale.", rich_help_panel=OUTPUT)] = False,
-    plot: Annotated[
-        bool,
-        typer.Option(
-            "--plot", help="Afterwards, plot the output over the inputs (as 'linctl plot').", rich_help_panel=OUTPUT
-        ),
-    ] = False,
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    shuffle: ShuffleOpt = True,
+    seed: ShuffleSeedOpt = None,
+    quiet: QuietOpt = False,
+    log: LogOpt = False,
+    plot: PlotAfterOpt = False,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
-    optimizer: OptimizerOpt = None,
-    lr: LrOpt = None,
-    momentum: MomentumOpt = None,
-    dampening: DampeningOpt = None,
-    weight_decay: DecayOpt = None,
-    nesterov: NesterovOpt = None,
-    betas: BetasOpt = None,
-    eps: EpsOpt = None,
-    amsgrad: AmsgradOpt = None,
-    alpha: AlphaOpt = None,
-    centered: CenteredOpt = None,
-    reset_optimizer: ResetOpt = False,
+    choice: OptimizerChoice = NO_CHOICE,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -92,33 +86,16 @@ def train(
     from linctl.commands.stepping import read_table, samples_given
     from linctl.model.spec import activations_for
     from linctl.optim.loop import prepare_samples
-    from linctl.optim.settings import resolve
     from linctl.render.training import train_json, train_view
     from linctl.render.widgets import emit, note
 
-    choice = OptimizerChoice(
-        name=optimizer,
-        lr=lr,
-        momentum=momentum,
-        dampening=dampening,
-        weight_decay=weight_decay,
-        nesterov=nesterov,
-        betas=betas,
-        eps=eps,
-        amsgrad=amsgrad,
-        alpha=alpha,
-        centered=centered,
-        reset=reset_optimizer,
-    )
-    if steps is not None and epochs is not None:
-        raise UsageError("train: give --steps or --epochs, not both")
-    if data is not None and (x or t):
-        raise UsageError("train: give --data or --x/--t, not both")
+    refuse_mixed(steps, epochs, data, x, t)
     parsing.check_seed(seed)
     table = read_table(data) if data is not None else None
     x_rows, t_rows = samples_given(x, t)
     path = session.path_of(state)
     notes: list[str] = []
+    run = Run(steps=steps, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
     show_progress = not (as_json or quiet) and sys.stdout.isatty()
 
     with deferred_sigint() as stop:
@@ -126,22 +103,9 @@ def train(
         def work(net):
             xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes, loss)
             xs, ts = prepare_samples(net, xs, ts, loss=loss, table=table, notes=notes)
-            acts = activations_for(net.specs, activation)
-            plan = resolve(net.data.get("optimizer"), choice.name, choice.given(), reset=choice.reset)
+            plan = choice.plan(net.data.get("optimizer"))
             return run_training(
-                net,
-                plan,
-                xs,
-                ts,
-                loss=loss,
-                activations=acts,
-                steps=steps,
-                epochs=epochs,
-                batch_size=batch_size,
-                shuffle=shuffle,
-                seed=seed,
-                show_progress=show_progress,
-                stop=stop,
+                net, plan, xs, ts, loss, activations_for(net.specs, activation), run, show_progress, stop
             )
 
         result = session.change(
@@ -155,6 +119,13 @@ def train(
             f"all {result.steps} are saved in {path}"
         )
         raise typer.Exit(130)
+
+
+def refuse_mixed(steps, epochs, data, x, t) -> None:
+    if steps is not None and epochs is not None:
+        raise UsageError("train: give --steps or --epochs, not both")
+    if data is not None and (x or t):
+        raise UsageError("train: give --data or --x/--t, not both")
 
 
 def after_training_plot(path, device, table, targets, activation, notes: list[str]):
@@ -226,9 +197,7 @@ class deferred_sigint:
         return False
 
 
-def run_training(
-    net, plan, xs, ts, *, loss, activations, steps, epochs, batch_size, shuffle, seed, show_progress, stop
-):
+def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run, show_progress: bool, stop):
     from linctl.optim.loop import train as loop
 
     def train_with(update):
@@ -239,13 +208,9 @@ def run_training(
             ts,
             loss=loss,
             activations=activations,
-            steps=steps,
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
             progress=update,
             should_stop=lambda: stop.requested,
+            **vars(run),
         )
 
     if not show_progress:

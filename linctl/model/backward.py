@@ -96,47 +96,11 @@ def backward(net: Network, x, t, loss: str, activations: list[str]) -> BackwardR
     value.backward()
     fresh = single_call_grads(net, x, t, loss, activations)
     hand = backprop(net, x, t, loss, activations, zs, hs)
-    names = net.layer_names()
-    layers = []
     inputs = [x, *hs[:-1]]
-    for k, linear in enumerate(net.linears):
-        w_name, b_name = (names[k] + "." if names[k] else "") + "weight", None
-        if linear.bias is not None:
-            b_name = (names[k] + "." if names[k] else "") + "bias"
-        manual_w, manual_b, delta = hand[k]
-        worst, same = compare(cpu(manual_w), fresh[w_name])
-        if b_name is not None:
-            worst_b, same_b = compare(cpu(manual_b), fresh[b_name])
-            worst, same = max(worst, worst_b), same and same_b
-        w_grad = copied(linear.weight.grad)
-        b_grad = None if b_name is None else copied(linear.bias.grad)
-        w_before, b_before = grads_before[w_name], None if b_name is None else grads_before[b_name]
-        layers.append(
-            LayerGrads(
-                name=names[k],
-                weight_name=w_name,
-                bias_name=b_name,
-                in_features=linear.in_features,
-                out_features=linear.out_features,
-                activation=activations[k],
-                x=cpu(inputs[k]),
-                linear=cpu(zs[k]),
-                output=cpu(hs[k]),
-                weight=copied(linear.weight),
-                bias=copied(linear.bias),
-                weight_grad_before=w_before,
-                bias_grad_before=b_before,
-                weight_grad_added=w_grad if w_before is None else w_grad - w_before,
-                bias_grad_added=None if b_grad is None else (b_grad if b_before is None else b_grad - b_before),
-                weight_grad=w_grad,
-                bias_grad=b_grad,
-                delta=cpu(delta),
-                manual_weight_grad=cpu(manual_w),
-                manual_bias_grad=None if b_name is None else cpu(manual_b),
-                max_abs_diff=worst,
-                match=same,
-            )
-        )
+    layers = [
+        layer_grads(name, linear, activations[k], (inputs[k], zs[k], hs[k]), hand[k], fresh, grads_before)
+        for k, (name, linear) in enumerate(zip(net.layer_names(), net.linears, strict=True))
+    ]
     unchanged = all(bool(torch.equal(p.detach(), before[name])) for name, p in net.named_params())
     return BackwardResult(
         structure=net.structure(),
@@ -149,6 +113,45 @@ def backward(net: Network, x, t, loss: str, activations: list[str]) -> BackwardR
         loss=value.item(),
         layers=layers,
         weights_unchanged=unchanged,
+    )
+
+
+def layer_grads(name: str, linear, activation: str, flow: tuple, hand: tuple, fresh: dict, grads_before: dict):
+    """One layer's record of a backward: `flow` its (input, z, h); `hand` the by-hand (dL/dW, dL/db, delta);
+    `fresh` autograd's gradient of this loss alone, `grads_before` the stored ones before it."""
+    w_name = f"{name}.weight" if name else "weight"
+    b_name = None if linear.bias is None else (f"{name}.bias" if name else "bias")
+    manual_w, manual_b, delta = hand
+    worst, same = compare(cpu(manual_w), fresh[w_name])
+    if b_name is not None:
+        worst_b, same_b = compare(cpu(manual_b), fresh[b_name])
+        worst, same = max(worst, worst_b), same and same_b
+    w_grad = copied(linear.weight.grad)
+    b_grad = None if b_name is None else copied(linear.bias.grad)
+    w_before, b_before = grads_before[w_name], None if b_name is None else grads_before[b_name]
+    return LayerGrads(
+        name=name,
+        weight_name=w_name,
+        bias_name=b_name,
+        in_features=linear.in_features,
+        out_features=linear.out_features,
+        activation=activation,
+        x=cpu(flow[0]),
+        linear=cpu(flow[1]),
+        output=cpu(flow[2]),
+        weight=copied(linear.weight),
+        bias=copied(linear.bias),
+        weight_grad_before=w_before,
+        bias_grad_before=b_before,
+        weight_grad_added=w_grad if w_before is None else w_grad - w_before,
+        bias_grad_added=None if b_grad is None else (b_grad if b_before is None else b_grad - b_before),
+        weight_grad=w_grad,
+        bias_grad=b_grad,
+        delta=cpu(delta),
+        manual_weight_grad=cpu(manual_w),
+        manual_bias_grad=None if b_name is None else cpu(manual_b),
+        max_abs_diff=worst,
+        match=same,
     )
 
 

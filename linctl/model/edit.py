@@ -66,26 +66,35 @@ def global_norm(tensors: list) -> float | None:
 
 
 def movement(old: dict | None, new: dict) -> dict:
-    """How far a change moved the parameters: the figures a history entry keeps (global over layers)."""
-    figures: dict[str, float | None] = {}
+    """How far a change moved the parameters: the figures a history entry keeps.
+
+    `weight_change`, `bias_change` and the norms are global over the layers (one vector of all weights, as
+    torch.nn.utils.get_total_norm takes them); `changes` has each parameter's own ||after - before||, by its
+    state_dict name (None where the network was replaced).
+    """
+    changes = per_parameter(old, new)
+    figures: dict[str, Any] = {}
     for kind in ("weight", "bias"):
         names = _kind_names(new, kind)
-        after = [new["params"][n] for n in names]
-        before = [old["params"].get(n) for n in names] if old else []
-        same = (
-            old is not None
-            and old.get("layers") == new.get("layers")
-            and all(b is not None and b.shape == a.shape for a, b in zip(after, before, strict=True))
+        parts = [changes[n] for n in names] if changes is not None else []
+        figures[f"{kind}_change"] = (
+            (parts[0] if len(parts) == 1 else math.sqrt(sum(p * p for p in parts))) if parts else None
         )
-        if same and after:
-            parts = [distance(a, b) for a, b in zip(after, before, strict=True)]
-            figures[f"{kind}_change"] = parts[0] if len(parts) == 1 else math.sqrt(sum(p * p for p in parts))
-        else:
-            figures[f"{kind}_change"] = None
-        figures[f"{kind}_norm"] = global_norm(after)
+        figures[f"{kind}_norm"] = global_norm([new["params"][n] for n in names])
     grads = [new["grads"].get(n) for n in _kind_names(new, "weight")]
     figures["weight_grad_norm"] = None if any(g is None for g in grads) else global_norm(grads)
+    figures["changes"] = changes
     return figures
+
+
+def per_parameter(old: dict | None, new: dict) -> dict[str, float] | None:
+    """Each parameter's ||after - before||, where the network kept its layers (else None)."""
+    if old is None or old.get("layers") != new.get("layers"):
+        return None
+    before = old["params"]
+    if any(before.get(n) is None or before[n].shape != a.shape for n, a in new["params"].items()):
+        return None
+    return {name: distance(after, before[name]) for name, after in new["params"].items()}
 
 
 def distance(a, b, chunk: int = 1 << 20) -> float:

@@ -176,7 +176,7 @@ def new_state(
     """
     import torch
 
-    from linctl.store import FORMAT
+    from linctl.store import FORMAT, schema
     from linctl.tensors import cast_note
 
     if seed is not None:
@@ -198,16 +198,11 @@ def new_state(
                     notes.append(warning)
                 param.copy_(cast)
     params = {name: p.detach() for name, p in module.state_dict(keep_vars=True).items()}
-    return {
-        "format": FORMAT,
-        "app": "linctl",
-        "dtype": dtype,
-        "layers": [layer.as_dict() for layer in specs],
-        "params": params,
-        "grads": {name: None for name in params},
-        "optimizer": {"name": None, "settings": {}, "state": None},
-        "step": 0,
-        "seed": seed,
-        "last_x": None,
-        "last_t": None,
-    }
+    return schema.fresh(
+        format=FORMAT,
+        dtype=dtype,
+        layers=[layer.as_dict() for layer in specs],
+        params=params,
+        grads=dict.fromkeys(params),
+        seed=seed,
+    )

@@ -124,18 +124,6 @@ def activations_for(specs: list[LayerSpec], given: list[str] | None, option: str
     return list(given)
 
 
-def chain(specs: list[LayerSpec]) -> None:
-    """Each layer's inputs are the previous layer's outputs."""
-    from linctl.errors import UsageError
-
-    for k in range(1, len(specs)):
-        if specs[k].in_features != specs[k - 1].out_features:
-            raise UsageError(
-                f"--weight: layer {k + 1} takes {specs[k].in_features} inputs but layer {k} gives "
-                f"{specs[k - 1].out_features} outputs; layer k's weight needs as many columns as layer k-1's has rows"
-            )
-
-
 def plan(
     sizes: list[int] | None,
     weights: list[list[list[float]]] | None,
@@ -167,29 +155,10 @@ def plan(
                     "weight before it has rows"
                 )
     count = len(sizes) - 1
-    single = count == 1
     if weights is not None:
-        if len(weights) != count:
-            raise UsageError(f"--weight: give it once per layer ({count} here, in order), got {len(weights)}")
-        for k, w in enumerate(weights):
-            n_in, n_out = sizes[k], sizes[k + 1]
-            if len(w) != n_out or any(len(row) != n_in for row in w):
-                where = "" if single else f" for layer {k + 1}"
-                raise UsageError(
-                    f"--weight: expected shape (OUT, IN) = ({n_out}, {n_in}){where}: {n_out} rows of {n_in} values, "
-                    f"got ({len(w)}, {len(w[0]) if w else 0})"
-                )
+        _check_weights(weights, sizes)
     if biases is not None:
-        if not bias:
-            raise UsageError("--bias and --no-bias contradict each other; drop one")
-        if len(biases) != count:
-            raise UsageError(f"--bias: give it once per layer ({count} here, in order), got {len(biases)}")
-        for k, b in enumerate(biases):
-            if len(b) != 1:
-                raise UsageError("--bias: one row of OUT values separated by commas, like --bias 0.1,-0.2 (no ';')")
-            if len(b[0]) != sizes[k + 1]:
-                where = "" if single else f" for layer {k + 1}"
-                raise UsageError(f"--bias: expected {sizes[k + 1]} values{where} (one per output), got {len(b[0])}")
+        _check_biases(biases, sizes, bias)
     acts = activations or ["none"]
     if len(acts) not in (1, count):
         raise UsageError(
@@ -198,3 +167,37 @@ def plan(
     if len(acts) == 1:
         acts = acts * count
     return [LayerSpec(sizes[k], sizes[k + 1], bias, acts[k]) for k in range(count)]
+
+
+def _check_weights(weights: list[list[list[float]]], sizes: list[int]) -> None:
+    from linctl.errors import UsageError
+
+    count = len(sizes) - 1
+    single = count == 1
+    if len(weights) != count:
+        raise UsageError(f"--weight: give it once per layer ({count} here, in order), got {len(weights)}")
+    for k, w in enumerate(weights):
+        n_in, n_out = sizes[k], sizes[k + 1]
+        if len(w) != n_out or any(len(row) != n_in for row in w):
+            where = "" if single else f" for layer {k + 1}"
+            raise UsageError(
+                f"--weight: expected shape (OUT, IN) = ({n_out}, {n_in}){where}: {n_out} rows of {n_in} values, "
+                f"got ({len(w)}, {len(w[0]) if w else 0})"
+            )
+
+
+def _check_biases(biases: list[list[list[float]]], sizes: list[int], bias: bool) -> None:
+    from linctl.errors import UsageError
+
+    count = len(sizes) - 1
+    single = count == 1
+    if not bias:
+        raise UsageError("--bias and --no-bias contradict each other; drop one")
+    if len(biases) != count:
+        raise UsageError(f"--bias: give it once per layer ({count} here, in order), got {len(biases)}")
+    for k, b in enumerate(biases):
+        if len(b) != 1:
+            raise UsageError("--bias: one row of OUT values separated by commas, like --bias 0.1,-0.2 (no ';')")
+        if len(b[0]) != sizes[k + 1]:
+            where = "" if single else f" for layer {k + 1}"
+            raise UsageError(f"--bias: expected {sizes[k + 1]} values{where} (one per output), got {len(b[0])}")

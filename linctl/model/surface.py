@@ -3,6 +3,7 @@ with torch at the centres of a grid of cells, for `plot`."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,6 @@ def parse_range(text: str | None) -> tuple[float, ...] | None:
     values = tuple(float(p) for p in parts)
     if len(values) not in (2, 4):
         raise UsageError(f"--range: expected xmin,xmax,ymin,ymax (or xmin,xmax for one input), got {text!r}")
-    import math
 
     if (
         not all(math.isfinite(v) for v in values)
@@ -85,6 +85,20 @@ def grid_points(bounds: tuple[float, ...], columns: int, rows: int, dtype):
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1).to(dtype)
 
 
+def _check_grid(bounds: tuple[float, ...], points, dtype) -> None:
+    """A range whose width overflows, or whose points the network's dtype cannot hold, draws nothing true."""
+    import torch
+
+    widths = [bounds[k + 1] - bounds[k] for k in range(0, len(bounds), 2)]
+    if not all(math.isfinite(w) for w in widths) or not bool(torch.isfinite(points).all()):
+        kind = str(dtype).removeprefix("torch.")
+        raise UsageError(
+            f"--range: the width and every point of the grid must be finite {kind} numbers "
+            f"(within ±{torch.finfo(dtype).max:.3g}); give a narrower range"
+            + ("" if kind == "float64" else ", or build the network with --dtype float64")
+        )
+
+
 def surface(net: Network, activations: list[str], *, table=None, targets=None, bounds=None) -> SurfaceResult:
     import torch
 
@@ -106,8 +120,15 @@ def surface(net: Network, activations: list[str], *, table=None, targets=None, b
         i = torch.arange(LINE_POINTS, dtype=torch.float64)
         points = (xmin + i * (xmax - xmin) / (LINE_POINTS - 1)).reshape(-1, 1).to(net.dtype)
         columns, rows = LINE_POINTS, 1
+    _check_grid(bounds, points, net.dtype)
     with torch.no_grad():
         values = net.output(points.to(net.device), activations)
+    gaps = int((~torch.isfinite(values[:, 0])).sum())
+    if gaps:
+        notes.append(
+            f"output[0] is inf or NaN at {gaps} of {values.shape[0]} points, drawn as gaps "
+            "(the weights or biases hold inf or NaN, or the range is too wide for the network's dtype)"
+        )
     if net.out_features > 1:
         notes.append(f"the network has {net.out_features} outputs; the picture shows output 0 (--json has them all)")
     return SurfaceResult(

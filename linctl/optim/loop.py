@@ -142,79 +142,37 @@ def train(
     progress: Callable[[int, int, Any], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> TrainResult:
-    """The plain-torch loop over (x, t), batch by batch, epoch by epoch.
-
-    Same as:
-        g = torch.Generator().manual_seed(seed)
-        for epoch: perm = torch.randperm(N, generator=g)  (or arange without shuffle)
-            for each batch idx in perm: zero_grad; loss(net(x[idx]), t[idx]).backward(); step
-    """
+    """The plain-torch loop over (x, t), batch by batch, epoch by epoch; as `g = Generator().manual_seed(seed)`, then
+    per epoch `perm = randperm(N, generator=g)` (arange without shuffle) and per batch `idx` of it:
+    zero_grad; loss(net(x[idx]), t[idx]).backward(); step."""
     import torch
 
     samples = x.shape[0]
     batch, _per_epoch, total = schedule(samples, batch_size, steps, epochs)
-    generator = torch.Generator()
-    if seed is not None:
-        generator.manual_seed(seed)
-    else:
-        generator.seed()
-    x = x.to(device=net.device, dtype=net.dtype)
-    t = t.to(device=net.device, dtype=net.dtype)
+    generator = shuffler(seed)
+    x, t = x.to(device=net.device, dtype=net.dtype), t.to(device=net.device, dtype=net.dtype)
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
-    last = activations[-1]
-    check_range = range_checked(loss, last)
-    losses = []
-    done = 0
-    epoch = 0
-    interrupted = False
+    one_step = stepper(net, optimizer, loss, activations)
+    losses: list[Any] = []
+    epoch, interrupted = 0, False
     started = time.perf_counter()
-    while done < total and not interrupted:
+    while len(losses) < total and not interrupted:
         order = torch.randperm(samples, generator=generator) if shuffle else None
         epoch += 1
-        for start in range(0, samples, batch):
-            if order is None:
-                xb, tb = x[start : start + batch], t[start : start + batch]
-            else:
-                idx = order[start : start + batch].to(net.device)
-                xb, tb = x[idx], t[idx]
-            optimizer.zero_grad()
-            o = net.output(xb, activations)
-            if check_range:
-                check_output(loss, last, o.detach(), step=done + 1)
-            try:
-                value = loss_value(loss, o, tb)
-            except RuntimeError:
-                check_output(loss, last, o.detach(), step=done + 1)  # says why, when it is the range
-                raise
-            value.backward()
-            run_step(optimizer)
-            losses.append(value.detach())
-            done += 1
-            if progress is not None:
-                progress(done, total, value)
-            if should_stop():
-                interrupted = done < total
-                break
-            if done >= total:
-                break
+        interrupted = run_epoch(batches(x, t, order, batch, net.device), one_step, losses, total, progress, should_stop)
     seconds = time.perf_counter() - started
     save_into(net.data, plan, optimizer)
-    net.data["step"] = int(net.data.get("step", 0)) + done
-    loss_list = torch.stack(losses).cpu().tolist() if losses else []
-    layers = [
-        layer_moved(name, m, wb, act)
-        for name, m, wb, act in zip(net.layer_names(), net.linears, before, activations, strict=True)
-    ]
+    net.data["step"] = int(net.data.get("step", 0)) + len(losses)
     return TrainResult(
-        steps=done,
+        steps=len(losses),
         epochs=epoch,
         planned_steps=total,
         batch_size=batch,
         samples=samples,
         shuffle=shuffle,
-        losses=loss_list,
-        layers=layers,
+        losses=torch.stack(losses).cpu().tolist() if losses else [],
+        layers=moved_layers(net, before, activations),
         step=net.data["step"],
         seconds=seconds,
         optimizer=plan.name,
@@ -222,5 +180,69 @@ def train(
         loss_name=loss,
         activations=list(activations),
         interrupted=interrupted,
-        notes=list(plan.notes) + loss_notes(loss, last),
+        notes=list(plan.notes) + loss_notes(loss, activations[-1]),
     )
+
+
+def moved_layers(net: Network, before: list[tuple[Any, Any]], activations: list[str]) -> list[LayerMoved]:
+    return [
+        layer_moved(name, m, wb, act)
+        for name, m, wb, act in zip(net.layer_names(), net.linears, before, activations, strict=True)
+    ]
+
+
+def run_epoch(epoch_batches, one_step, losses: list, total: int, progress, should_stop) -> bool:
+    """One pass over the batches, stopping at `total` steps; True when asked to stop before them."""
+    for xb, tb in epoch_batches:
+        losses.append(one_step(xb, tb, len(losses) + 1))
+        if progress is not None:
+            progress(len(losses), total, losses[-1])
+        if should_stop():
+            return len(losses) < total
+        if len(losses) >= total:
+            return False
+    return False
+
+
+def shuffler(seed: int | None):
+    """The generator of each epoch's order: seeded, or from fresh entropy."""
+    import torch
+
+    generator = torch.Generator()
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+    return generator
+
+
+def batches(x, t, order, batch: int, device):
+    """One epoch's batches: in order, or by the epoch's permutation."""
+    for start in range(0, x.shape[0], batch):
+        if order is None:
+            yield x[start : start + batch], t[start : start + batch]
+        else:
+            idx = order[start : start + batch].to(device)
+            yield x[idx], t[idx]
+
+
+def stepper(net: Network, optimizer, loss: str, activations: list[str]):
+    """The loop body: zero_grad, forward, loss, backward, step; returns the loss (a tensor, not synced)."""
+    last = activations[-1]
+    check_range = range_checked(loss, last)
+
+    def one_step(xb, tb, number: int):
+        optimizer.zero_grad()
+        o = net.output(xb, activations)
+        if check_range:
+            check_output(loss, last, o.detach(), step=number)
+        try:
+            value = loss_value(loss, o, tb)
+        except RuntimeError:
+            check_output(loss, last, o.detach(), step=number)  # says why, when it is the range
+            raise
+        value.backward()
+        run_step(optimizer)
+        return value.detach()
+
+    return one_step

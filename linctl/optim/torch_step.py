@@ -126,10 +126,6 @@ def _fast_step_body(optimizer):
     return _step_body(optimizer)
 
 
-def _use_fast_step(optimizer) -> bool:
-    return _fast_step_body(optimizer) is not None
-
-
 def _fast_step(optimizer, body=None) -> None:
     """What `optimizer.step()` does outside torch.compile, with no hook and no profiler:
     the step body with grad off."""

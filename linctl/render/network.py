@@ -65,7 +65,7 @@ def _optimizer_text(optimizer: dict) -> str:
     return f"{name} " + ", ".join(f"{k}={setting_text(v)}" for k, v in optimizer["settings"].items())
 
 
-def layer_parts(layer, title_prefix: str = "") -> list:
+def layer_parts(layer) -> list:
     """A layer's weight, bias and their gradients, as inspect shows them."""
     w, b = prefixed(layer, "weight"), prefixed(layer, "bias")
     parts = [

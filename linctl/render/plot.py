@@ -116,7 +116,8 @@ def line_plot(r, width: int = 70, height: int = 18):
     xs = np.asarray(r.points)[:, 0].tolist()
     ys = np.asarray(r.values)[:, 0].tolist()
     plt.clear_figure()
-    plt.plot(xs, ys, marker="braille", label="net(x)")
+    for k, (run_x, run_y) in enumerate(finite_runs(xs, ys)):  # inf and NaN are gaps in the line
+        plt.plot(run_x, run_y, marker="braille", color="blue", label="net(x)" if k == 0 else "")
     if r.data_x is not None:
         plt.scatter(np.asarray(r.data_x)[:, 0].tolist(), np.asarray(r.data_t)[:, 0].tolist(), marker="●", label="data")
     if len(r.bounds) == 4:
@@ -127,6 +128,22 @@ def line_plot(r, width: int = 70, height: int = 18):
     plt.title("net(x) over x")
     plt.xlabel("x")
     return Text.from_ansi(plt.build())
+
+
+def finite_runs(xs: list[float], ys: list[float]) -> list[tuple[list[float], list[float]]]:
+    """The stretches of the curve where the output is a finite number, each drawn as its own line."""
+    runs: list[tuple[list[float], list[float]]] = []
+    fresh = True
+    for x, y in zip(xs, ys, strict=True):
+        if not math.isfinite(y):
+            fresh = True
+            continue
+        if fresh:
+            runs.append(([], []))
+            fresh = False
+        runs[-1][0].append(x)
+        runs[-1][1].append(y)
+    return runs
 
 
 def plot_parts(r) -> list:

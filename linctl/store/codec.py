@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ MAGIC_TORCH = b"PK\x03\x04"  # torch.save's zip: formats 1 and 2
 MAX_HEADER = 100 * 2**20
 MAX_METADATA = 16 * 2**20
 MAX_TENSORS = 4096
+# how deeply the metadata's JSON may nest: linctl writes about 6 levels (optimizer/state/state/0/exp_avg)
+MAX_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 METADATA_KEY = "linctl"
 # the dtypes a linctl state holds (float32 and float64 networks; the optimizer's step count is one of them)
 DTYPES = {"F32": ("float32", 4), "F64": ("float64", 8)}
@@ -74,7 +78,12 @@ def read_header(path: Path, dtypes: dict[str, int] | None = None) -> tuple[dict[
         raise BadFile(f"its metadata is over {MAX_METADATA // 2**20} MiB")
     if len(header) > MAX_TENSORS:
         raise BadFile(f"it lists {len(header)} tensors, over the {MAX_TENSORS} linctl reads")
-    data_size = size - 8 - length
+    _check_tensors(header, allowed, size - 8 - length)
+    return header, metadata
+
+
+def _check_tensors(header: dict, allowed: dict[str, int], data_size: int) -> None:
+    """Each tensor entry well formed, of an allowed dtype, its bytes exactly its shape's, the entries tiling the data."""
     spans = []
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
@@ -103,7 +112,17 @@ def read_header(path: Path, dtypes: dict[str, int] | None = None) -> tuple[dict[
         at = end
     if at != data_size:
         raise BadFile(f"its tensors fill {at} bytes but the file holds {data_size}")
-    return header, metadata
+
+
+def nesting(text: bytes) -> int:
+    """How deeply JSON text nests its arrays and objects, counted without decoding it (strings left out)."""
+    import numpy as np
+
+    codes = np.frombuffer(_JSON_STRING.sub(b"", text), dtype=np.uint8)
+    if codes.size == 0:
+        return 0
+    steps = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - np.isin(codes, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def _whole(value: object) -> bool:
@@ -219,8 +238,11 @@ def read(path: Path, framework: str = "numpy") -> Any:
     header, metadata = read_header(path)
     if METADATA_KEY not in metadata:
         raise BadFile("it is a safetensors file without linctl's metadata")
+    text = metadata[METADATA_KEY]
+    if nesting(text.encode("utf-8", "surrogatepass")) > MAX_DEPTH:
+        raise BadFile(f"its linctl metadata nests deeper than the {MAX_DEPTH} levels linctl writes")
     try:
-        structure = json.loads(metadata[METADATA_KEY])
+        structure = json.loads(text)
     except (ValueError, RecursionError):
         raise BadFile("its linctl metadata is not JSON") from None
     if framework == "mapped":
@@ -244,10 +266,3 @@ def write(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None
         raise
     except Exception as exc:  # the library's own error for a write that failed: the caller's OSError path
         raise OSError(str(exc)) from None
-
-
-def to_bytes(data: dict) -> bytes:
-    from safetensors.numpy import save
-
-    tensors, metadata = encode(data)
-    return save(tensors, metadata=metadata)

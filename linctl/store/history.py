@@ -12,7 +12,8 @@ Only the newest snapshots are kept: at most keep_snapshots() of them, and no
 more than snapshot_budget() bytes, so a large layer cannot fill the disk.
 Older entries keep their figures. The newest id lives in the state file
 itself, so recording a change costs the same however long the history is.
-Snapshots are state files, loaded and checked as the state file is.
+Snapshots are state files, loaded and checked as the state file is; the
+index is read, and its lines checked, in store/index.py.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 
 from linctl.errors import LinctlError, UsageError
 from linctl.store import state as state_file
+from linctl.store.index import FIX_INDEX, folder, index_path, is_there, line_back, read_index
+from linctl.store.index import scan_index as scan_index
+from linctl.store.index import skipped_note as skipped_note
 
 DEFAULT_KEEP = 50
 DEFAULT_BUDGET = 512 * 2**20
-# the figures an entry may hold, each a number or None
-FIGURES = ("loss", "lr", "weight_change", "bias_change", "weight_norm", "bias_norm", "weight_grad_norm", "time")
 
 
 def keep_snapshots() -> int:
@@ -70,11 +72,6 @@ def check_settings() -> None:
     snapshot_budget()
 
 
-def folder(path: Path) -> Path:
-    path = state_file.source(path)
-    return path.with_name(path.name + ".history")
-
-
 SNAPSHOT_SUFFIXES = (".safetensors", ".pt")
 
 
@@ -86,52 +83,21 @@ def new_snapshot_path(path: Path, entry_id: int) -> Path:
 def snapshot_path(path: Path, entry_id: int) -> Path:
     """Change <id>'s snapshot: whichever name it was written under (new_snapshot_path's when none is there)."""
     first = new_snapshot_path(path, entry_id)
-    if first.exists():
+    if is_there(first):
         return first
     for suffix in SNAPSHOT_SUFFIXES:
         other = folder(path) / f"{entry_id}{suffix}"
-        if other.exists():
+        if is_there(other):
             return other
     return first
 
 
-def read_index(path: Path) -> list[dict]:
-    index = folder(path) / "index.jsonl"
-    if not index.exists():
-        return []
-    entries = []
-    with open(index, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash; the rest is still good
-            if well_formed(entry):
-                entries.append(entry)
-    return entries
+def folder_exists(path: Path) -> bool:
+    return is_there(folder(path))
 
 
-def well_formed(entry: object) -> bool:
-    """An index line as record() writes it; any other line is skipped like a cut one."""
-    if not isinstance(entry, dict):
-        return False
-
-    def whole(value: object, least: int) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-    if not whole(entry.get("id"), 1) or not whole(entry.get("step", 0), 0):
-        return False
-    if any(entry.get(key) is not None and not whole(entry[key], 1) for key in ("parent", "restores", "steps")):
-        return False
-    if not isinstance(entry.get("command", ""), str):
-        return False
-    return all(
-        entry.get(key) is None or (isinstance(entry[key], (int, float)) and not isinstance(entry[key], bool))
-        for key in FIGURES
-    )
+def has_snapshot(path: Path, entry_id: int) -> bool:
+    return is_there(snapshot_path(path, entry_id))
 
 
 def head(data: dict | None) -> dict:
@@ -167,11 +133,37 @@ def record(path: Path, new: dict, old: dict | None, entry: dict, restores: int |
     oldest = max(before["oldest"], cut + 1, 1)
     new = dict(new)
     new["history"] = {"last_id": entry_id, "head": restores or entry_id, "oldest": oldest}
-    state_file.save(path, new, snapshot=new_snapshot_path(path, entry_id))
-    with open(folder(path) / "index.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry) + "\n")
+    # a change that history cannot record is refused before the state file is touched: undo, diff and
+    # export --python rely on every change being there
+    with _index_for_append(path) as handle:
+        state_file.save(path, new, snapshot=new_snapshot_path(path, entry_id))
+        try:
+            handle.write(json.dumps(entry) + "\n")
+            handle.flush()
+        except OSError as exc:
+            raise LinctlError(
+                f"saved {path}, but cannot write its history entry to {handle.name}: {exc.strerror or exc}; "
+                "free some space; 'linctl history' lacks this change"
+            ) from None
     prune(path, before["oldest"], cut)
     return entry
+
+
+def _index_for_append(path: Path):
+    """The index opened to append one entry, or one line saying why history cannot be written."""
+    index = index_path(path)
+    try:
+        folder(path).mkdir(parents=True, exist_ok=True)
+        if index.exists() and not index.is_file():
+            raise LinctlError(
+                f"cannot write the history {index}: it is not a regular file; nothing was changed: {FIX_INDEX}"
+            )
+        return open(index, "a", encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LinctlError(
+            f"cannot write the history {index}: {reason}; nothing was changed: make it writable, or {FIX_INDEX}"
+        ) from None
 
 
 def keep_count(snapshot_bytes: int, keep: int | None = None, budget: int | None = None) -> int:
@@ -194,33 +186,23 @@ def prune(path: Path, first: int, cut: int) -> None:
                 return
 
 
-def effective(entries_by_id: dict[int, dict], entry_id: int | None) -> int | None:
-    """The entry whose state an entry holds: an undo holds the state it restored."""
-    entry = entries_by_id.get(entry_id) if entry_id is not None else None
-    if entry is not None and entry.get("restores"):
-        return entry["restores"]
-    return entry_id
-
-
 def undo_target(path: Path, data: dict, count: int) -> tuple[int, list[dict]]:
     """The entry `count` changes back along the current line of history."""
     if count < 1:
         raise UsageError(f"undo N: N must be 1 or more, got {count}")
-    entries = read_index(path)
-    by_id = {e["id"]: e for e in entries}
-    current: int | None = head(data)["head"] or None
     path_back: list[dict] = []
-    for _ in range(count):
-        entry = by_id.get(current) if current is not None else None
-        if entry is None or entry.get("parent") is None:
-            went = len(path_back)
-            raise LinctlError(
-                f"cannot undo {count}: the history of {path} goes back only {went} change(s) from here; "
-                "see 'linctl history'"
-            )
+    current: int | None = None
+    for entry, parent in line_back(path, head(data)["head"] or None):
+        if len(path_back) == count or entry.get("parent") is None:
+            break
         path_back.append(entry)
-        current = effective(by_id, entry["parent"])
-    if current is None or not snapshot_path(path, current).exists():
+        current = parent
+    if len(path_back) < count:
+        raise LinctlError(
+            f"cannot undo {count}: the history of {path} goes back only {len(path_back)} change(s) from here; "
+            "see 'linctl history'"
+        )
+    if current is None or not has_snapshot(path, current):
         raise LinctlError(
             f"cannot undo {count}: entry {current} is older than the snapshots kept "
             f"(the newest {keep_snapshots()} at most, {snapshot_budget() // 2**20} MiB in all); "
@@ -231,7 +213,7 @@ def undo_target(path: Path, data: dict, count: int) -> tuple[int, list[dict]]:
 
 def load_snapshot(path: Path, entry_id: int, framework: str = "pt") -> dict:
     snap = snapshot_path(path, entry_id)
-    if not snap.exists():
+    if not is_there(snap):
         raise LinctlError(
             f"entry {entry_id} has no snapshot any more (only the newest are kept); see 'linctl history' for what is left"
         )

@@ -44,8 +44,11 @@ def migrate(data: object) -> object:
     fmt = data.get("format")
     if not isinstance(fmt, int) or isinstance(fmt, bool) or not 1 <= fmt < FORMAT:
         return data
+    from linctl.store import schema
+
     data = dict(data)
     for upgrade in UPGRADES[fmt - 1 :]:
         data = upgrade(data)
+    data = schema.filled(data, fmt)  # the fields it predates, as a new state has them
     data["format"] = FORMAT
     return data

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,135 +22,30 @@ from linctl.errors import LinctlError
 from linctl.model import registry, spec
 from linctl.store import codec
 from linctl.store import history as record
-
-HEADER = '''"""The linctl session in {state} as a plain PyTorch program (written by 'linctl export --python').
-
-Run it with python; it prints the final state_dict() as one JSON object on its last line.
-"""
-
-import json
-import os
-
-import torch
-import torch.nn.functional as F
-
-DTYPE = torch.{dtype}
-{tables}'''
-
-
-def _table(name: str, code: dict[str, str]) -> str:
-    """A dict of the program's source, one entry a line: the registry's names and their plain torch code."""
-    return "\n".join([f"{name} = {{", *(f"    {key!r}: {value}," for key, value in code.items()), "}"]) + "\n"
-
-
-def tables() -> str:
-    """The activations, losses (mean-reduced, as linctl's) and optimizers the program knows: all of linctl's."""
-    from linctl.optim.settings import OPTIMIZERS
-
-    return (
-        _table("ACTIVATIONS", {k: a.program for k, a in registry.ACTIVATIONS.items()})
-        + _table("LOSSES", {k: entry.program for k, entry in registry.LOSSES.items()})
-        + _table("OPTIMIZERS", {k: f"torch.optim.{o.torch_class}" for k, o in OPTIMIZERS.items()})
-    )
-
-
-HELPERS = '''
-
-def run(x, acts):
-    """The network's output with these activations after each Linear (the stored ones unless a command chose others)."""
-    h = x
-    for linear, act in zip(linears, acts):
-        h = ACTIVATIONS[act](linear(h))
-    return h
-
-
-opt, opt_name = None, None
-
-
-def optimizer(name, settings, keep):
-    """One optimizer object for the whole session; a new one where linctl reset its state."""
-    global opt, opt_name
-    if opt is None or not keep or name != opt_name:
-        opt, opt_name = OPTIMIZERS[name](net.parameters(), **settings), name
-    else:
-        for group in opt.param_groups:
-            group.update(settings)
-    return opt
-'''
-
-SIDE_LOADER = '''
-
-def side_state(key):
-    """A linctl state stored in the safetensors file beside this program (tensors, and its structure as JSON)."""
-    from safetensors import safe_open
-
-    with safe_open(SIDE, framework="pt") as handle:
-        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        structure = json.loads(handle.metadata()[key])
-
-    def walk(value):
-        if isinstance(value, dict):
-            if set(value) == {"tensor"}:
-                return tensors[value["tensor"]]
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return walk(structure), tensors
-
-
-def side_samples(key):
-    """Training samples as linctl read them from the data file: in the network's dtype, row-major."""
-    from safetensors import safe_open
-
-    with safe_open(SIDE, framework="pt") as handle:
-        x, t = handle.get_tensor(key + "/x"), handle.get_tensor(key + "/t")
-    return x.to(DTYPE).contiguous(), t.to(DTYPE).contiguous()
-
-
-def load_state(key):
-    """Parameters, gradients and the optimizer exactly as that state holds them."""
-    global opt, opt_name
-    data, _ = side_state(key)
-    with torch.no_grad():
-        for name, param in net.named_parameters():
-            param.copy_(data["params"][name])
-            grad = data["grads"].get(name)
-            param.grad = None if grad is None else grad.clone()
-    entry = data.get("optimizer") or {}
-    opt, opt_name = None, None
-    if entry.get("name") is not None:
-        settings = {k: tuple(v) if isinstance(v, list) else v for k, v in entry["settings"].items()}
-        optimizer(entry["name"], settings, False)
-        if entry.get("state") is not None:
-            state = entry["state"]
-            state["state"] = {int(k): v for k, v in state["state"].items()}
-            opt.load_state_dict(state)
-'''
-
-FOOTER = """
-
-print(json.dumps({name: value.tolist() for name, value in net.state_dict().items()}))
-"""
+from linctl.store import replay as replay_record
+from linctl.store.program_text import FOOTER, HEADER, HELPERS, SIDE_LOADER, tables
 
 
 def current_line(path: Path, data: dict) -> list[dict]:
     """The entries of the current line of history, oldest first (undone changes are not on it)."""
-    entries = record.read_index(path)
-    by_id = {e["id"]: e for e in entries}
-    line: list[dict] = []
-    current: int | None = record.head(data)["head"] or None
-    while current is not None and current in by_id:
-        entry = by_id[current]
-        line.append(entry)
-        current = record.effective(by_id, entry.get("parent"))
+    line = [entry for entry, _ in record.line_back(path, record.head(data)["head"] or None)]
     line.reverse()
     return line
 
 
+def _replay(entry: dict) -> dict:
+    """The entry's replay record, {} where it has none or one linctl did not write (_block says which)."""
+    replay = entry.get("replay")
+    return replay if replay and replay_record.problem(replay) is None else {}
+
+
+def _comment(text: str) -> str:
+    """Text for a `# ...` line of the program: one line whatever it holds (a newline would start code)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _is_new(entry: dict) -> bool:
-    replay = entry.get("replay") or {}
+    replay = _replay(entry)
     if replay.get("command") == "new":
         return True
     words = entry.get("command", "").split()
@@ -252,13 +149,13 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
         )
     line = line[start:]
     first = line[0]
-    first_data = record.load_snapshot(path, first["id"]) if record.snapshot_path(path, first["id"]).exists() else None
+    first_data = record.load_snapshot(path, first["id"]) if record.has_snapshot(path, first["id"]) else None
     specs = spec.from_dicts((first_data or data)["layers"])
     dtype = (first_data or data).get("dtype", "float32")
     side = _Side()
     side_path = program.with_name(program.stem + ".safetensors")
     body: list[str] = []
-    replay = first.get("replay") or {}
+    replay = _replay(first)
     seeded = replay.get("command") == "new" and replay.get("built_by_seed") and replay.get("seed") is not None
     if not seeded:
         words = first.get("command", "").split()
@@ -270,7 +167,7 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
         )
         if seeded_text and first_data is not None and first_data.get("seed") is not None:
             seeded, replay = True, {"seed": first_data["seed"]}
-    body.append(f"# {first.get('command', '')}")
+    body.append(f"# {_comment(first.get('command', ''))}")
     if seeded:
         body.append(f"torch.manual_seed({replay['seed']})")
         body += _module_text(specs, dtype)
@@ -286,7 +183,7 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
         side.add_state("start", first_data)
     for entry in line[1:]:
         body.append("")
-        body.append(f"# {entry.get('command', '')}")
+        body.append(f"# {_comment(entry.get('command', ''))}")
         body += _block(path, entry, specs, side, notes)
     needs_side = bool(side.metadata or side.tensors)
     text = HEADER.format(state=path.name.replace('"', "'").replace("\\", "/"), dtype=dtype, tables=tables())
@@ -299,7 +196,7 @@ def build(path: Path, data: dict, program: Path) -> tuple[str, Path | None, list
 
 
 def _snapshot_block(path: Path, entry: dict, side: _Side, why: str) -> list[str]:
-    if not record.snapshot_path(path, entry["id"]).exists():
+    if not record.has_snapshot(path, entry["id"]):
         raise LinctlError(
             f"cannot export a program: entry {entry['id']} ({entry.get('command', '')[:60]}) {why}, "
             "and its snapshot is no longer kept"
@@ -308,74 +205,131 @@ def _snapshot_block(path: Path, entry: dict, side: _Side, why: str) -> list[str]
     return [f"# not replayed: {why}; the state after it is loaded instead", f'load_state("entry{entry["id"]}")']
 
 
+@dataclass
+class _Replay:
+    """One history entry as the program replays it."""
+
+    path: Path
+    entry: dict
+    replay: dict
+    specs: list[spec.LayerSpec]
+    side: _Side
+
+    @property
+    def acts(self) -> list[str]:
+        return _acts(self.specs, self.replay.get("activation"))
+
+    @property
+    def loss(self) -> str:
+        return self.replay.get("loss") or "mse"
+
+    def samples(self) -> list[str]:
+        return [
+            f"x = torch.tensor({_lit(self.replay['last_x'])}, dtype=DTYPE)",
+            f"t = torch.tensor({_lit(self.replay['last_t'])}, dtype=DTYPE)",
+        ]
+
+    def optimizer(self) -> str:
+        replay = self.replay
+        return f"optimizer({replay['optimizer']!r}, {_settings(replay['settings'])}, keep={_keep(replay)})"
+
+    def not_replayed(self, why: str) -> list[str]:
+        return _snapshot_block(self.path, self.entry, self.side, why)
+
+
+def _zero_grad(r: _Replay) -> list[str]:
+    return ["for p in net.parameters():  # zero_grad: gradients back to None", "    p.grad = None"]
+
+
+def _backward(r: _Replay) -> list[str]:
+    return [*r.samples(), f"LOSSES[{r.loss!r}](run(x, {r.acts!r}), t).backward()"]
+
+
+def _step(r: _Replay) -> list[str]:
+    return [f"{r.optimizer()}.step()"]
+
+
+def _train_step(r: _Replay) -> list[str]:
+    return _zero_grad(r) + _backward(r) + _step(r)
+
+
+def _set(r: _Replay) -> list[str]:
+    lines = ["with torch.no_grad():"]
+    for change in r.replay.get("changes", []):
+        index = ", ".join(str(i) for i in change["index"])
+        lines.append(f"    net.get_parameter({change['name']!r})[{index}] = {_lit(change['new'])}")
+    return lines
+
+
+def _train_samples(r: _Replay) -> list[str]:
+    replay, entry = r.replay, r.entry
+    if replay.get("data") is None:
+        return r.samples()
+    xs, ts = _data(replay, r.specs, entry)
+    r.side.add_tensor(f"data{entry['id']}/x", xs)
+    r.side.add_tensor(f"data{entry['id']}/t", ts)
+    return [f"x, t = side_samples('data{entry['id']}')  # read from {_comment(Path(replay['data']).name)}"]
+
+
+def _train(r: _Replay) -> list[str]:
+    replay = r.replay
+    shuffle = replay.get("shuffle", True)
+    if shuffle and replay.get("seed") is None:
+        return r.not_replayed("train shuffled without --seed")
+    if replay.get("data") == "-":
+        return r.not_replayed("train read its data from stdin")
+    samples = "x.shape[0]"
+    return [
+        *_train_samples(r),
+        f"opt = {r.optimizer()}",
+        "g = torch.Generator()",
+        f"g.manual_seed({replay['seed']!r})" if replay.get("seed") is not None else "g.seed()",
+        f"batch = min({replay.get('batch_size')!r} or {samples}, {samples})",
+        f"total = {replay['steps']!r}"
+        if replay.get("steps") is not None
+        else f"total = -(-{samples} // batch) * {replay.get('epochs') or 1!r}",
+        "done = 0",
+        "while done < total:",
+        f"    order = torch.randperm({samples}, generator=g)" if shuffle else "    order = None",
+        f"    for start in range(0, {samples}, batch):",
+        "        idx = slice(start, start + batch) if order is None else order[start : start + batch]",
+        "        opt.zero_grad()",
+        f"        LOSSES[{r.loss!r}](run(x[idx], {r.acts!r}), t[idx]).backward()",
+        "        opt.step()",
+        "        done += 1",
+        "        if done >= total:",
+        "            break",
+    ]
+
+
+# each command the program replays with plain torch, and how; any other is loaded from its snapshot
+REPLAYERS: dict[str, Callable[[_Replay], list[str]]] = {
+    "backward": _backward,
+    "step": _step,
+    "train-step": _train_step,
+    "zero-grad": lambda r: ["for p in net.parameters():", "    p.grad = None"],
+    "set": _set,
+    "train": _train,
+    "new": lambda r: r.not_replayed("a new network"),
+}
+
+
 def _block(path: Path, entry: dict, specs: list[spec.LayerSpec], side: _Side, notes: list[str]) -> list[str]:
     replay = entry.get("replay")
     if not replay:
         return _snapshot_block(path, entry, side, "this entry was recorded without its options")
-    command = replay.get("command")
-    acts = _acts(specs, replay.get("activation"))
-    lines: list[str] = []
-    if command in ("backward", "train-step"):
-        if command == "train-step":
-            lines.append("for p in net.parameters():  # zero_grad: gradients back to None")
-            lines.append("    p.grad = None")
-        lines.append(f"x = torch.tensor({_lit(replay['last_x'])}, dtype=DTYPE)")
-        lines.append(f"t = torch.tensor({_lit(replay['last_t'])}, dtype=DTYPE)")
-        lines.append(f"LOSSES[{replay.get('loss') or 'mse'!r}](run(x, {acts!r}), t).backward()")
-        if command == "backward":
-            return lines
-    if command in ("step", "train-step"):
-        lines.append(
-            f"optimizer({replay['optimizer']!r}, {_settings(replay['settings'])}, keep={_keep(replay)}).step()"
+    wrong = replay_record.problem(replay)
+    if wrong is not None:
+        notes.append(
+            f"entry {entry['id']} of {record.index_path(path)}: its replay record is not one linctl writes "
+            f"({wrong}); the program loads its snapshot instead"
         )
-        return lines
-    if command == "zero-grad":
-        return ["for p in net.parameters():", "    p.grad = None"]
-    if command == "set":
-        lines.append("with torch.no_grad():")
-        for change in replay.get("changes", []):
-            index = ", ".join(str(i) for i in change["index"])
-            lines.append(f"    net.get_parameter({change['name']!r})[{index}] = {_lit(change['new'])}")
-        return lines
-    if command == "train":
-        shuffle = replay.get("shuffle", True)
-        if shuffle and replay.get("seed") is None:
-            return _snapshot_block(path, entry, side, "train shuffled without --seed")
-        if replay.get("data") == "-":
-            return _snapshot_block(path, entry, side, "train read its data from stdin")
-        if replay.get("data") is not None:
-            xs, ts = _data(replay, specs, entry)
-            side.add_tensor(f"data{entry['id']}/x", xs)
-            side.add_tensor(f"data{entry['id']}/t", ts)
-            lines.append(f"x, t = side_samples('data{entry['id']}')  # read from {Path(replay['data']).name}")
-        else:
-            lines.append(f"x = torch.tensor({_lit(replay['last_x'])}, dtype=DTYPE)")
-            lines.append(f"t = torch.tensor({_lit(replay['last_t'])}, dtype=DTYPE)")
-        samples = "x.shape[0]"
-        lines += [
-            f"opt = optimizer({replay['optimizer']!r}, {_settings(replay['settings'])}, keep={_keep(replay)})",
-            "g = torch.Generator()",
-            f"g.manual_seed({replay['seed']!r})" if replay.get("seed") is not None else "g.seed()",
-            f"batch = min({replay.get('batch_size')!r} or {samples}, {samples})",
-            f"total = {replay['steps']!r}"
-            if replay.get("steps") is not None
-            else f"total = -(-{samples} // batch) * {replay.get('epochs') or 1!r}",
-            "done = 0",
-            "while done < total:",
-            f"    order = torch.randperm({samples}, generator=g)" if shuffle else "    order = None",
-            f"    for start in range(0, {samples}, batch):",
-            "        idx = slice(start, start + batch) if order is None else order[start : start + batch]",
-            "        opt.zero_grad()",
-            f"        LOSSES[{replay.get('loss') or 'mse'!r}](run(x[idx], {acts!r}), t[idx]).backward()",
-            "        opt.step()",
-            "        done += 1",
-            "        if done >= total:",
-            "            break",
-        ]
-        return lines
-    if command == "new":
-        return _snapshot_block(path, entry, side, "a new network")
-    return _snapshot_block(path, entry, side, f"'{command}' is not replayed")
+        return _snapshot_block(path, entry, side, "its replay record is not one linctl writes")
+    command = replay.get("command")
+    writer = REPLAYERS.get(command) if isinstance(command, str) else None
+    if writer is None:
+        return _snapshot_block(path, entry, side, f"'{command}' is not replayed")
+    return writer(_Replay(path, entry, replay, specs, side))
 
 
 def _data(replay: dict, specs: list[spec.LayerSpec], entry: dict):
