@@ -109,7 +109,10 @@ def train(
             )
 
         result = session.change(
-            path, device, work, lambda r: {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps}
+            path,
+            device,
+            work,
+            lambda r: {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps, **last_metric(r)},
         )
     picture = after_training_plot(path, device, table, targets, activation, notes) if plot and not as_json else None
     emit(as_json, lambda: train_json(result), lambda: train_view(result, log, picture), notes + result.notes)
@@ -245,3 +248,9 @@ def progress_updater(progress):
             progress.update(task, completed=done, total=total, loss=f"{value.item():.4g}")
 
     return update
+
+
+def last_metric(r) -> dict:
+    """The history entry's metric: the last epoch's accuracy or R² (with its name)."""
+    shown = [m for m in r.metrics if m is not None]
+    return {"metric": shown[-1], "metric_name": r.metric} if shown else {}

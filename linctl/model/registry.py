@@ -75,6 +75,7 @@ class Loss:
     probabilities: bool = False  # "classes" only: a row of class probabilities is taken too, as torch takes it
     doubled: str | None = None  # an activation this loss already applies (softmax in cross_entropy)
     check: Callable[..., None] | None = None  # (entry, t, out_features, place): refuses targets it cannot take
+    metric: str = "r2"  # what train reports beside it: "accuracy" (a classifier) or "r2" (regression)
 
     def target_widths(self, out_features: int) -> tuple[int, ...]:
         """How many target values a sample takes: one per output, or one class index (or a probability row)."""
@@ -214,6 +215,7 @@ LOSSES: dict[str, Loss] = {
             hand.bce_gradient,
             output_range=(0.0, 1.0),
             target_range=(0.0, 1.0),
+            metric="accuracy",
         ),
         Loss(
             "diff",
@@ -234,6 +236,7 @@ LOSSES: dict[str, Loss] = {
             probabilities=True,
             doubled="softmax",
             check=targets.check_classes,
+            metric="accuracy",
         ),
         Loss(
             "nll",
@@ -245,6 +248,7 @@ LOSSES: dict[str, Loss] = {
             target="classes",
             output_range=(float("-inf"), 0.0),
             check=targets.check_classes,
+            metric="accuracy",
         ),
     )
 }

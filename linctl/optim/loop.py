@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linctl.errors import UsageError
+from linctl.model import metrics, registry
 from linctl.model.backward import BackwardResult, backward_rows, loss_value, zero_grad
 from linctl.model.network import Network
 from linctl.model.samples import check_output, loss_notes, range_checked
@@ -57,6 +58,10 @@ class TrainResult:
     activations: list[str]
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    metric: str = "r2"  # accuracy or r2, per epoch over the batch outputs of its steps
+    metrics: list[float | None] = field(default_factory=list)
+    confusion: list[list[int]] | None = None  # rows the true class, columns the predicted; after the last step
+    classes: list[str] | None = None  # the class names, where a label column gave them
 
     @property
     def loss_first(self) -> float | None:
@@ -153,14 +158,17 @@ def train(
     x, t = x.to(device=net.device, dtype=net.dtype), t.to(device=net.device, dtype=net.dtype)
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
-    one_step = stepper(net, optimizer, loss, activations)
+    tally = metrics.Tally(metrics.metric_of(loss))
+    one_step = stepper(net, optimizer, loss, activations, tally)
     losses: list[Any] = []
+    per_epoch: list[float | None] = []
     epoch, interrupted = 0, False
     started = time.perf_counter()
     while len(losses) < total and not interrupted:
         order = torch.randperm(samples, generator=generator) if shuffle else None
         epoch += 1
         interrupted = run_epoch(batches(x, t, order, batch, net.device), one_step, losses, total, progress, should_stop)
+        per_epoch.append(tally.close())
     seconds = time.perf_counter() - started
     save_into(net.data, plan, optimizer)
     net.data["step"] = int(net.data.get("step", 0)) + len(losses)
@@ -181,7 +189,22 @@ def train(
         activations=list(activations),
         interrupted=interrupted,
         notes=list(plan.notes) + loss_notes(loss, activations[-1]),
+        metric=tally.name,
+        metrics=per_epoch,
+        confusion=final_confusion(net, x, t, loss, activations),
+        classes=net.data.get("classes"),
     )
+
+
+def final_confusion(net: Network, x, t, loss: str, activations: list[str]) -> list[list[int]] | None:
+    """The confusion matrix of the trained network over the training samples (one forward, no gradient)."""
+    import torch
+
+    entry = registry.loss(loss)
+    if entry.target != "classes" and not (entry.metric == "accuracy" and net.out_features == 1):
+        return None
+    with torch.no_grad():
+        return metrics.confusion(net.output(x, activations), t)
 
 
 def moved_layers(net: Network, before: list[tuple[Any, Any]], activations: list[str]) -> list[LayerMoved]:
@@ -226,8 +249,9 @@ def batches(x, t, order, batch: int, device):
             yield x[idx], t[idx]
 
 
-def stepper(net: Network, optimizer, loss: str, activations: list[str]):
-    """The loop body: zero_grad, forward, loss, backward, step; returns the loss (a tensor, not synced)."""
+def stepper(net: Network, optimizer, loss: str, activations: list[str], tally=None):
+    """The loop body: zero_grad, forward, loss, backward, step; returns the loss (a tensor, not synced).
+    The batch's outputs (before the step) go to `tally`, the epoch's metric."""
     last = activations[-1]
     check_range = range_checked(loss, last)
 
@@ -243,6 +267,8 @@ def stepper(net: Network, optimizer, loss: str, activations: list[str]):
             raise
         value.backward()
         run_step(optimizer)
+        if tally is not None:
+            tally.add(o, tb)
         return value.detach()
 
     return one_step

@@ -5,7 +5,7 @@ from __future__ import annotations
 from linctl.render.cells import fmt
 from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
 from linctl.render.stepping import settings_json
-from linctl.render.widgets import changed_matrix, heading, kv, settings_text, show, tensor_view, vector
+from linctl.render.widgets import changed_matrix, heading, kv, matrix, settings_text, show, tensor_view, vector
 
 TRAIN_KEYS = ("weight_before", "bias_before", "weight", "bias")
 LAYER_TRAIN_KEYS = (*TRAIN_KEYS, "weight_grad", "bias_grad")
@@ -30,6 +30,9 @@ def train_json(r) -> dict:
         "seconds": r.seconds,
         "interrupted": r.interrupted,
         "step": r.step,
+        "metric": r.metric,
+        "metrics": r.metrics,
+        "confusion": r.confusion,
     }
     if len(r.layers) == 1:
         top["activation"] = r.activations[0]
@@ -82,6 +85,7 @@ def train_view(r, log: bool = False, picture=None) -> None:
         ("loss", f"{r.loss_name}, activation {', '.join(r.activations)}"),
         ("first loss", fmt(r.loss_first)),
         ("last loss", fmt(r.loss_last)),
+        *metric_facts(r),
         ("time", f"{r.seconds:.3f} s  ({r.steps / r.seconds:,.0f} steps/s)" if r.seconds > 0 else "0 s"),
         ("step count", str(r.step)),
     ]
@@ -100,8 +104,36 @@ def train_view(r, log: bool = False, picture=None) -> None:
                 changed_matrix(f"{b} after (↑ went up, ↓ went down)", layer.bias, layer.bias_change),
             ]
     parts.append(loss_curve(r.losses, log=log))
+    if r.confusion is not None:
+        parts.append(confusion_view(r.confusion, r.classes))
     if picture is not None:
         from linctl.render.plot import plot_parts
 
         parts += plot_parts(picture)
     show(*parts)
+
+
+def metric_facts(r) -> list[tuple[str, str]]:
+    """The metric of each epoch beside the loss: accuracy as a percentage, R² as a number."""
+    shown = [m for m in r.metrics if m is not None]
+    if not shown:
+        return []
+
+    def text_of(value: float) -> str:
+        return f"{100 * value:.1f}%" if r.metric == "accuracy" else f"{value:.4f}"
+
+    label = "accuracy" if r.metric == "accuracy" else "R²"
+    epochs = "  ".join(text_of(m) for m in shown[-8:])
+    more = f"(last {min(8, len(shown))} of {len(shown)} epochs) " if len(shown) > 8 else ""
+    return [(f"{label} per epoch", f"{more}{epochs}")]
+
+
+def confusion_view(counts: list[list[int]], classes: list[str] | None):
+    """The confusion matrix as a heatmap: rows the true class, columns the predicted one."""
+    import numpy as np
+
+    names = classes if classes and len(classes) == len(counts) else [str(k) for k in range(len(counts))]
+    title = "confusion matrix (rows: true class, columns: predicted)  " + ", ".join(
+        f"{k} = {name}" for k, name in enumerate(names)
+    )
+    return matrix(title, np.asarray(counts, dtype=np.float64), row_name="true", col_name="predicted")
