@@ -29,9 +29,10 @@ def test_run_entry_puts_sys_argv_back():
 
 
 def test_a_variable_set_by_a_test_does_not_outlive_it(tmp_path):
-    """`shell --state` sets LINCTL_STATE in the process that runs it; the next test must not see it."""
-    assert run("shell", state=tmp_path / "net.pt", input="").exit_code == 0
-    assert os.environ.get("LINCTL_STATE") == str(tmp_path / "net.pt")
+    """A test that sets LINCTL_STATE by hand (not through monkeypatch): the next test must not see it."""
+    os.environ["LINCTL_STATE"] = str(tmp_path / "net.pt")
+    assert run("inspect", "2", "1", "--seed", "0").exit_code == 0
+    assert (tmp_path / "net.pt").exists()
 
 
 def test_no_linctl_variable_reaches_a_test():
