@@ -26,6 +26,7 @@ from linctl.options import (
     TargetsOpt,
     TOpt,
     XOpt,
+    number_parser,
     optimizer_options,
     whole,
 )
@@ -45,6 +46,35 @@ PlotAfterOpt = Annotated[
         "--plot", help="Afterwards, plot the output over the inputs (as 'linctl plot').", rich_help_panel=OUTPUT
     ),
 ]
+ValOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--val", metavar="FILE", rich_help_panel=DATA, help="CSV of validation samples, held out from training."
+    ),
+]
+ValSplitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--val-split",
+        metavar="F",
+        parser=number_parser("--val-split"),
+        rich_help_panel=DATA,
+        help="Hold out this fraction of the samples for validation (drawn by --seed S).",
+    ),
+]
+PatienceOpt = Annotated[
+    int | None,
+    whole("--patience", "Stop when the validation loss has not improved for N epochs; keep the best.", least=1),
+]
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The samples `train` holds out for validation, and when it stops early."""
+
+    val: str | None
+    val_split: float | None
+    patience: int | None
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,9 @@ def train(
     quiet: QuietOpt = False,
     log: LogOpt = False,
     plot: PlotAfterOpt = False,
+    val: ValOpt = None,
+    val_split: ValSplitOpt = None,
+    patience: PatienceOpt = None,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     choice: OptimizerChoice = NO_CHOICE,
@@ -91,6 +124,8 @@ def train(
 
     refuse_mixed(steps, epochs, data, x, t)
     parsing.check_seed(seed)
+    holdout = Holdout(val=val, val_split=val_split, patience=patience)
+    refuse_holdout(holdout, seed)
     table = read_table(data) if data is not None else None
     x_rows, t_rows = samples_given(x, t)
     path = session.path_of(state)
@@ -103,10 +138,10 @@ def train(
         def work(net):
             xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes, loss)
             xs, ts = prepare_samples(net, xs, ts, loss=loss, table=table, notes=notes)
+            acts = activations_for(net.specs, activation)
+            xs, ts, watch = held_out(net, xs, ts, holdout, targets, loss, acts, seed, notes)
             plan = choice.plan(net.data.get("optimizer"))
-            return run_training(
-                net, plan, xs, ts, loss, activations_for(net.specs, activation), run, show_progress, stop
-            )
+            return run_training(net, plan, xs, ts, loss, acts, run, show_progress, stop, watch)
 
         result = session.change(
             path,
@@ -122,6 +157,38 @@ def train(
             f"all {result.steps} are saved in {path}"
         )
         raise typer.Exit(130)
+
+
+def refuse_holdout(holdout: Holdout, seed: int | None) -> None:
+    if holdout.val is not None and holdout.val_split is not None:
+        raise UsageError("train: give --val FILE or --val-split F, not both")
+    if holdout.val_split is not None:
+        if not 0 < holdout.val_split < 1:
+            raise UsageError(f"--val-split: expected a fraction between 0 and 1, like 0.2, got {holdout.val_split:g}")
+        if seed is None:
+            raise UsageError("--val-split: needs --seed S, so that the same samples are held out again")
+    if holdout.patience is not None and holdout.val is None and holdout.val_split is None:
+        raise UsageError("--patience: needs validation samples to watch; give --val FILE or --val-split F --seed S")
+
+
+def held_out(net, xs, ts, holdout: Holdout, targets, loss: str, acts: list[str], seed, notes: list[str]):
+    """(training x, t, the validation Watch or None): samples split off by --val-split, or read from --val."""
+    import torch
+
+    from linctl.commands.stepping import read_table
+    from linctl.model import samples
+    from linctl.optim.loop import prepare_samples
+    from linctl.optim.validation import Watch, split
+
+    if holdout.val_split is not None:
+        xs, ts, xv, tv = split(xs, ts, holdout.val_split, seed)
+    elif holdout.val is not None:
+        table = read_table(holdout.val)
+        xv, tv = (torch.from_numpy(a) for a in samples.table_samples(net, table, targets, loss, notes))
+        xv, tv = prepare_samples(net, xv, tv, loss=loss, table=table, notes=notes)
+    else:
+        return xs, ts, None
+    return xs, ts, Watch(net, loss, acts, xv, tv, holdout.patience)
 
 
 def refuse_mixed(steps, epochs, data, x, t) -> None:
@@ -200,7 +267,7 @@ class deferred_sigint:
         return False
 
 
-def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run, show_progress: bool, stop):
+def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run, show_progress: bool, stop, watch=None):
     from linctl.optim.loop import train as loop
 
     def train_with(update):
@@ -213,6 +280,7 @@ def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run,
             activations=activations,
             progress=update,
             should_stop=lambda: stop.requested,
+            watch=watch,
             **vars(run),
         )
 

@@ -62,6 +62,9 @@ class TrainResult:
     metrics: list[float | None] = field(default_factory=list)
     confusion: list[list[int]] | None = None  # rows the true class, columns the predicted; after the last step
     classes: list[str] | None = None  # the class names, where a label column gave them
+    val_losses: list[float] = field(default_factory=list)  # per epoch, on the held-out samples
+    val_metrics: list[float | None] = field(default_factory=list)
+    best_epoch: int | None = None  # lowest validation loss (its weights kept with --patience)
 
     @property
     def loss_first(self) -> float | None:
@@ -146,6 +149,7 @@ def train(
     seed: int | None = None,
     progress: Callable[[int, int, Any], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    watch=None,
 ) -> TrainResult:
     """The plain-torch loop over (x, t), batch by batch, epoch by epoch; as `g = Generator().manual_seed(seed)`, then
     per epoch `perm = randperm(N, generator=g)` (arange without shuffle) and per batch `idx` of it:
@@ -169,7 +173,10 @@ def train(
         epoch += 1
         interrupted = run_epoch(batches(x, t, order, batch, net.device), one_step, losses, total, progress, should_stop)
         per_epoch.append(tally.close())
+        if watch is not None and watch.after_epoch():
+            break
     seconds = time.perf_counter() - started
+    kept = watch.restore_best() if watch is not None else None
     save_into(net.data, plan, optimizer)
     net.data["step"] = int(net.data.get("step", 0)) + len(losses)
     return TrainResult(
@@ -188,11 +195,14 @@ def train(
         loss_name=loss,
         activations=list(activations),
         interrupted=interrupted,
-        notes=list(plan.notes) + loss_notes(loss, activations[-1]),
+        notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
         metric=tally.name,
         metrics=per_epoch,
         confusion=final_confusion(net, x, t, loss, activations),
         classes=net.data.get("classes"),
+        val_losses=watch.losses if watch is not None else [],
+        val_metrics=watch.metrics if watch is not None else [],
+        best_epoch=watch.best_epoch if watch is not None else None,
     )
 
 

@@ -33,6 +33,9 @@ def train_json(r) -> dict:
         "metric": r.metric,
         "metrics": r.metrics,
         "confusion": r.confusion,
+        "val_losses": r.val_losses,
+        "val_metrics": r.val_metrics,
+        "best_epoch": r.best_epoch,
     }
     if len(r.layers) == 1:
         top["activation"] = r.activations[0]
@@ -47,6 +50,7 @@ def loss_curve(
     log: bool = False,
     steps: list[int] | None = None,
     title: str = "loss per step",
+    beside: tuple[list[int], list[float]] | None = None,
 ):
     """The loss per step (or at the given steps), drawn in the terminal by plotext; `log`: a log-scale loss axis."""
     import math
@@ -61,7 +65,11 @@ def loss_curve(
     stride = max(1, len(points) // CURVE_POINTS)
     points = points[::stride]
     plt.clear_figure()
-    plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille")
+    label = "train" if beside else None
+    plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille", label=label)
+    if beside:
+        shown = [(s, v) for s, v in zip(*beside, strict=True) if math.isfinite(v) and (v > 0 or not log)]
+        plt.plot([p[0] for p in shown], [p[1] for p in shown], marker="dot", label="validation (each epoch)")
     if log:
         plt.yscale("log")
     plt.plotsize(width, height)
@@ -103,7 +111,7 @@ def train_view(r, log: bool = False, picture=None) -> None:
                 vector(f"{b} before", layer.bias_before),
                 changed_matrix(f"{b} after (↑ went up, ↓ went down)", layer.bias, layer.bias_change),
             ]
-    parts.append(loss_curve(r.losses, log=log))
+    parts.append(loss_curve(r.losses, log=log, beside=validation_points(r)))
     if r.confusion is not None:
         parts.append(confusion_view(r.confusion, r.classes))
     if picture is not None:
@@ -123,9 +131,25 @@ def metric_facts(r) -> list[tuple[str, str]]:
         return f"{100 * value:.1f}%" if r.metric == "accuracy" else f"{value:.4f}"
 
     label = "accuracy" if r.metric == "accuracy" else "R²"
-    epochs = "  ".join(text_of(m) for m in shown[-8:])
-    more = f"(last {min(8, len(shown))} of {len(shown)} epochs) " if len(shown) > 8 else ""
-    return [(f"{label} per epoch", f"{more}{epochs}")]
+    facts = [(f"{label} per epoch", last_few(shown, text_of))]
+    if r.val_losses:
+        facts.append(("val loss per epoch", last_few(r.val_losses, fmt)))
+        facts.append((f"val {label}", last_few([m for m in r.val_metrics if m is not None], text_of)))
+        facts.append(("best epoch", f"{r.best_epoch} (lowest validation loss, {fmt(min(r.val_losses))})"))
+    return facts
+
+
+def last_few(values: list, text_of, count: int = 8) -> str:
+    more = f"(last {count} of {len(values)}) " if len(values) > count else ""
+    return more + "  ".join(text_of(v) for v in values[-count:])
+
+
+def validation_points(r) -> tuple[list[int], list[float]] | None:
+    """The validation loss at the step that ended each epoch."""
+    if not r.val_losses:
+        return None
+    per_epoch = -(-r.samples // r.batch_size)
+    return [min(per_epoch * (k + 1), r.steps) for k in range(len(r.val_losses))], list(r.val_losses)
 
 
 def confusion_view(counts: list[list[int]], classes: list[str] | None):

@@ -278,6 +278,8 @@ def _train(r: _Replay) -> list[str]:
         return r.not_replayed("train shuffled without --seed")
     if replay.get("data") == "-":
         return r.not_replayed("train read its data from stdin")
+    if any(replay.get(key) is not None for key in ("val", "val_split", "patience")):
+        return r.not_replayed("train held samples out for validation")
     samples = "x.shape[0]"
     return [
         *_train_samples(r),
