@@ -100,6 +100,8 @@ def bce_gradient(o, t):
 
 def class_indices(t):
     """A (B, 1) column of class indices as the (B,) int64 tensor torch's losses take; probability rows as they are."""
+    if t.ndim == 1:  # already class indices (train converts its targets once)
+        return t
     return t[:, 0].long() if t.shape[1] == 1 else t
 
 
@@ -118,7 +120,7 @@ def _target_rows(o, t):
     """onehot(t) for class indices, the probability rows themselves otherwise: (B, C) like o."""
     import torch.nn.functional as F
 
-    if t.shape[1] == 1:
+    if t.ndim == 1 or t.shape[1] == 1:
         return F.one_hot(class_indices(t), o.shape[1]).to(o.dtype)
     return t
 

@@ -52,6 +52,8 @@ def metric_of(loss: str) -> str:
 
 def true_classes(t, out_features: int):
     """The class each target names: its index column, the largest probability, or a 0/1 target above 0.5."""
+    if t.ndim == 1:  # class indices already
+        return t
     if out_features > 1 and t.shape[1] == 1:
         return t[:, 0].long()
     if t.shape[1] > 1:
@@ -70,6 +72,8 @@ class Tally:
     def __init__(self, name: str):
         self.name = name
         self.parts: list[Any] = []
+        self.hits: Any = None  # accuracy: a tensor sum, kept on the device (no sync per step)
+        self.count = 0
 
     def add(self, o, t) -> None:
         import torch
@@ -77,8 +81,9 @@ class Tally:
         with torch.no_grad():
             o = o.detach()
             if self.name == "accuracy":
-                hits = predicted_classes(o) == true_classes(t, o.shape[1])
-                self.parts.append(torch.stack([hits.sum().double(), torch.tensor(hits.numel(), dtype=torch.float64)]))
+                hits = (predicted_classes(o) == true_classes(t, o.shape[1])).sum()
+                self.hits = hits if self.hits is None else self.hits + hits
+                self.count += o.shape[0]
             else:
                 o, t = o.double(), t.double()
                 self.parts.append(torch.stack([((o - t) ** 2).sum(dim=0), t.sum(dim=0), (t * t).sum(dim=0)]))
@@ -88,12 +93,14 @@ class Tally:
         """The epoch's value, and a fresh tally for the next one."""
         import torch
 
+        if self.name == "accuracy":
+            if not self.count:
+                return None
+            value = int(self.hits) / self.count
+            self.hits, self.count = None, 0
+            return value
         if not self.parts:
             return None
-        if self.name == "accuracy":
-            hits, count = torch.stack(self.parts).sum(dim=0).tolist()
-            self.parts = []
-            return hits / count
         sums = torch.stack(self.parts[0::2]).sum(dim=0)
         n = torch.stack(self.parts[1::2])[:, 0, 0].sum()
         self.parts = []

@@ -160,6 +160,7 @@ def train(
     batch, _per_epoch, total = schedule(samples, batch_size, steps, epochs)
     generator = shuffler(seed)
     x, t = x.to(device=net.device, dtype=net.dtype), t.to(device=net.device, dtype=net.dtype)
+    t = registry.loss(loss).torch_target(t)  # class indices as int64 once, not per step
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
     tally = metrics.Tally(metrics.metric_of(loss))
