@@ -61,3 +61,28 @@ def test_pairs_that_do_not_chain_or_mixed_options_are_one_line_exit_2(tmp_path):
         (line,) = result.stderr.strip().splitlines()
         assert expected in line, line
         assert not state.exists()
+
+
+def test_plot_of_a_classifier_colours_the_plane_by_predicted_class(tmp_path):
+    """Not an import: the last of issue 17's pieces, the plane by predicted class, checked against plain torch."""
+    state = tmp_path / "net.safetensors"
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,kind\n1,2,cat\n-1,0.5,dog\n0.3,-2,eel\n2,-1,cat\n")
+    assert run("inspect", "2", "5", "3", "--seed", "2", "--activation", "tanh", "--activation", "none",
+               state=state).exit_code == 0  # fmt: skip
+    run_json("train-step", "--data", str(data), "--loss", "cross_entropy", "--lr", "0.5", state=state)
+    torch.manual_seed(2)
+    net = nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 3))
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.3, -2.0], [2.0, -1.0]])
+    torch.nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2, 0])).backward()
+    opt.step()
+    out = run_json("plot", "--data", str(data), state=state)
+    points = torch.tensor(out["points"])
+    probabilities = torch.softmax(net(points), dim=1)
+    assert out["predicted"] == probabilities.argmax(dim=1).tolist()
+    exact(out["probability"], probabilities.max(dim=1).values)
+    assert out["classes"] == ["cat", "dog", "eel"]
+    shown = run("plot", "--data", str(data), state=state).stdout
+    assert "predicted class over the input plane" in shown
+    assert "0 = cat" in shown and "2 = eel" in shown and "●" in shown
