@@ -126,10 +126,12 @@ def _target_rows(o, t):
 
 
 def cross_entropy_gradient(o, t):
-    """dL/do = (softmax(o) − onehot(t)) / B: log_softmax and the mean over the batch, by hand."""
+    """dL/do = (softmax(o) − onehot(t)) / B: log_softmax and the mean over the batch, by hand (probability rows p:
+    (softmax(o)·Σp − p) / B, which is the same where each row sums to 1)."""
     import torch
 
-    return (torch.softmax(o, dim=1) - _target_rows(o, t)) / o.shape[0]
+    rows = _target_rows(o, t)
+    return (torch.softmax(o, dim=1) * rows.sum(dim=1, keepdim=True) - rows) / o.shape[0]
 
 
 def nll_gradient(o, t):

@@ -72,7 +72,9 @@ def check_output(loss: str, activation: str, output, step: int | None = None) ->
             f"{where}--loss {loss} needs outputs in {span}, but an output is nan (activation {activation}): "
             f"NaN/inf weights or inf inputs make NaN; {fix}, or use another --loss"
         )
-    fitting = [a.name for a in registry.ACTIVATIONS.values() if not range_checked(loss, a.name)]
+    # the element-wise ones: softmax's outputs lie in [0, 1] too, but mean something else
+    fitting = [a.name for a in registry.ACTIVATIONS.values() if not range_checked(loss, a.name) and a.elementwise]
+    fitting = fitting or [a.name for a in registry.ACTIVATIONS.values() if not range_checked(loss, a.name)]
     raise UsageError(
         f"{where}--loss {loss} needs outputs in {span}, but an output is {worst:.4g} (activation {activation}); "
         f"use --activation {' or '.join(fitting)}, or another --loss"
