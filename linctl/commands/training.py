@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from linctl import session
+from linctl.commands.holdout import Holdout, PatienceOpt, ValOpt, ValSplitOpt, held_out
 from linctl.errors import UsageError
 from linctl.options import (
     DATA,
@@ -26,7 +27,6 @@ from linctl.options import (
     TargetsOpt,
     TOpt,
     XOpt,
-    number_parser,
     optimizer_options,
     whole,
 )
@@ -46,35 +46,6 @@ PlotAfterOpt = Annotated[
         "--plot", help="Afterwards, plot the output over the inputs (as 'linctl plot').", rich_help_panel=OUTPUT
     ),
 ]
-ValOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--val", metavar="FILE", rich_help_panel=DATA, help="CSV of validation samples, held out from training."
-    ),
-]
-ValSplitOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--val-split",
-        metavar="F",
-        parser=number_parser("--val-split"),
-        rich_help_panel=DATA,
-        help="Hold out this fraction of the samples for validation (drawn by --seed S).",
-    ),
-]
-PatienceOpt = Annotated[
-    int | None,
-    whole("--patience", "Stop when the validation loss has not improved for N epochs; keep the best.", least=1),
-]
-
-
-@dataclass(frozen=True)
-class Holdout:
-    """The samples `train` holds out for validation, and when it stops early."""
-
-    val: str | None
-    val_split: float | None
-    patience: int | None
 
 
 @dataclass(frozen=True)
@@ -120,12 +91,11 @@ def train(
     from linctl.model.spec import activations_for
     from linctl.optim.loop import prepare_samples
     from linctl.render.training import train_json, train_view
-    from linctl.render.widgets import emit, note
+    from linctl.render.widgets import emit
 
     refuse_mixed(steps, epochs, data, x, t)
     parsing.check_seed(seed)
-    holdout = Holdout(val=val, val_split=val_split, patience=patience)
-    refuse_holdout(holdout, seed)
+    holdout = Holdout.checked(val, val_split, patience, seed)
     table = read_table(data) if data is not None else None
     x_rows, t_rows = samples_given(x, t)
     path = session.path_of(state)
@@ -143,52 +113,26 @@ def train(
             plan = choice.plan(net.data.get("optimizer"))
             return run_training(net, plan, xs, ts, loss, acts, run, show_progress, stop, watch)
 
-        result = session.change(
-            path,
-            device,
-            work,
-            lambda r: {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps, **last_metric(r)},
-        )
+        result = session.change(path, device, work, history_figures)
     picture = after_training_plot(path, device, table, targets, activation, notes) if plot and not as_json else None
     emit(as_json, lambda: train_json(result), lambda: train_view(result, log, picture), notes + result.notes)
     if result.interrupted:
-        note(
-            f"interrupted: stopped after {result.steps} of {result.planned_steps} steps; "
-            f"all {result.steps} are saved in {path}"
-        )
-        raise typer.Exit(130)
+        stopped(result, path)
 
 
-def refuse_holdout(holdout: Holdout, seed: int | None) -> None:
-    if holdout.val is not None and holdout.val_split is not None:
-        raise UsageError("train: give --val FILE or --val-split F, not both")
-    if holdout.val_split is not None:
-        if not 0 < holdout.val_split < 1:
-            raise UsageError(f"--val-split: expected a fraction between 0 and 1, like 0.2, got {holdout.val_split:g}")
-        if seed is None:
-            raise UsageError("--val-split: needs --seed S, so that the same samples are held out again")
-    if holdout.patience is not None and holdout.val is None and holdout.val_split is None:
-        raise UsageError("--patience: needs validation samples to watch; give --val FILE or --val-split F --seed S")
+def stopped(result, path) -> None:
+    """Ctrl-C: what was kept, and exit 130."""
+    from linctl.render.widgets import note
+
+    note(
+        f"interrupted: stopped after {result.steps} of {result.planned_steps} steps; all {result.steps} are saved in {path}"
+    )
+    raise typer.Exit(130)
 
 
-def held_out(net, xs, ts, holdout: Holdout, targets, loss: str, acts: list[str], seed, notes: list[str]):
-    """(training x, t, the validation Watch or None): samples split off by --val-split, or read from --val."""
-    import torch
-
-    from linctl.commands.stepping import read_table
-    from linctl.model import samples
-    from linctl.optim.loop import prepare_samples
-    from linctl.optim.validation import Watch, split
-
-    if holdout.val_split is not None:
-        xs, ts, xv, tv = split(xs, ts, holdout.val_split, seed)
-    elif holdout.val is not None:
-        table = read_table(holdout.val)
-        xv, tv = (torch.from_numpy(a) for a in samples.table_samples(net, table, targets, loss, notes))
-        xv, tv = prepare_samples(net, xv, tv, loss=loss, table=table, notes=notes)
-    else:
-        return xs, ts, None
-    return xs, ts, Watch(net, loss, acts, xv, tv, holdout.patience)
+def history_figures(r) -> dict:
+    """The history entry's figures for a train run."""
+    return {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps, **last_metric(r)}
 
 
 def refuse_mixed(steps, epochs, data, x, t) -> None:

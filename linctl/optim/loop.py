@@ -151,9 +151,8 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     watch=None,
 ) -> TrainResult:
-    """The plain-torch loop over (x, t), batch by batch, epoch by epoch; as `g = Generator().manual_seed(seed)`, then
-    per epoch `perm = randperm(N, generator=g)` (arange without shuffle) and per batch `idx` of it:
-    zero_grad; loss(net(x[idx]), t[idx]).backward(); step."""
+    """The plain-torch loop: `g = Generator().manual_seed(seed)`, per epoch `perm = randperm(N, generator=g)` (arange
+    without shuffle), per batch `idx` of it: zero_grad; loss(net(x[idx]), t[idx]).backward(); step."""
     import torch
 
     samples = x.shape[0]
@@ -163,12 +162,10 @@ def train(
     t = registry.loss(loss).torch_target(t)  # class indices as int64 once, not per step
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
-    tally = metrics.Tally(metrics.metric_of(loss))
-    one_step = stepper(net, optimizer, loss, activations, tally)
+    one_step = stepper(net, optimizer, loss, activations, tally := metrics.Tally(metrics.metric_of(loss)))
     losses: list[Any] = []
     per_epoch: list[float | None] = []
-    epoch, interrupted = 0, False
-    started = time.perf_counter()
+    epoch, interrupted, started = 0, False, time.perf_counter()
     while len(losses) < total and not interrupted:
         order = torch.randperm(samples, generator=generator) if shuffle else None
         epoch += 1
@@ -177,9 +174,7 @@ def train(
         if watch is not None and watch.after_epoch():
             break
     seconds = time.perf_counter() - started
-    kept = watch.restore_best() if watch is not None else None
-    save_into(net.data, plan, optimizer)
-    net.data["step"] = int(net.data.get("step", 0)) + len(losses)
+    kept = finish(net, plan, optimizer, len(losses), watch)
     return TrainResult(
         steps=len(losses),
         epochs=epoch,
@@ -197,14 +192,29 @@ def train(
         activations=list(activations),
         interrupted=interrupted,
         notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
-        metric=tally.name,
-        metrics=per_epoch,
-        confusion=final_confusion(net, x, t, loss, activations),
-        classes=net.data.get("classes"),
-        val_losses=watch.losses if watch is not None else [],
-        val_metrics=watch.metrics if watch is not None else [],
-        best_epoch=watch.best_epoch if watch is not None else None,
+        **readings(net, x, t, loss, activations, per_epoch, watch),
     )
+
+
+def finish(net: Network, plan: Plan, optimizer, steps: int, watch) -> str | None:
+    """After the last step: the best epoch's weights back (with --patience), the optimizer state and the step
+    count into the state data. Returns the note about kept weights, if any."""
+    kept = watch.restore_best() if watch is not None else None
+    save_into(net.data, plan, optimizer)
+    net.data["step"] = int(net.data.get("step", 0)) + steps
+    return kept
+
+
+def readings(net: Network, x, t, loss: str, activations: list[str], per_epoch: list, watch) -> dict:
+    """What learners read beside the loss: the metric per epoch, the confusion matrix, the validation figures."""
+    held = {"val_losses": watch.losses, "val_metrics": watch.metrics, "best_epoch": watch.best_epoch} if watch else {}
+    return {
+        "metric": metrics.metric_of(loss),
+        "metrics": per_epoch,
+        "confusion": final_confusion(net, x, t, loss, activations),
+        "classes": net.data.get("classes"),
+        **held,
+    }
 
 
 def final_confusion(net: Network, x, t, loss: str, activations: list[str]) -> list[list[int]] | None:
