@@ -123,12 +123,13 @@ def test_patience_stops_and_keeps_the_best_epoch_and_history_holds_it(tmp_path):
         (["--val-split", "0.01", "--seed", "1"], "--val-split 0.01: holds out 0 of 10 samples"),
         (["--patience", "2"], "--patience: needs validation samples to watch"),
         (["--val", "v.csv", "--val-split", "0.2", "--seed", "1"], "give --val FILE or --val-split F, not both"),
-        (["--val", "missing.csv"], "--data missing.csv: no such file"),
+        (["--val", "missing.csv"], "--val missing.csv: no such file"),
+        (["--val", "v.csv", "--seed", "1"], "--val v.csv line 1 column 3: class 5 is out of range"),
     ],
 )
 def test_bad_validation_options_are_one_line_exit_2_and_change_nothing(tmp_path, monkeypatch, args, expected):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "v.csv").write_text("1,2,0\n")
+    (tmp_path / "v.csv").write_text("1,2,5\n")
     state = tmp_path / "net.safetensors"
     build(state)
     before = state.read_bytes()

@@ -72,9 +72,12 @@ def held_out(net, xs, ts, holdout: Holdout, targets, loss: str, acts: list[str],
     if holdout.val_split is not None:
         xs, ts, xv, tv = split(xs, ts, holdout.val_split, seed)
     elif holdout.val is not None:
-        table = read_table(holdout.val)
-        xv, tv = (torch.from_numpy(a) for a in samples.table_samples(net, table, targets, loss, notes))
-        xv, tv = prepare_samples(net, xv, tv, loss=loss, table=table, notes=notes)
+        try:  # the data file's messages, named by the option that gave it
+            table = read_table(holdout.val)
+            xv, tv = (torch.from_numpy(a) for a in samples.table_samples(net, table, targets, loss, notes))
+            xv, tv = prepare_samples(net, xv, tv, loss=loss, table=table, notes=notes)
+        except UsageError as exc:
+            raise UsageError(str(exc).replace(f"--data {holdout.val}", f"--val {holdout.val}", 1)) from None
     else:
         return xs, ts, None
     return xs, ts, Watch(net, loss, acts, xv, tv, holdout.patience)
