@@ -1,5 +1,9 @@
 """Samples from a CSV file: input columns, then target columns.
 
+The target column may hold class labels (`setosa`): text in the last column
+is read as one label per sample, mapped to class indices in sorted order
+(or by the network's stored class names) when the samples are split.
+
 The fast path is pandas' C parser (about 10x numpy.loadtxt on a million
 rows). When it refuses a file, a plain scan with the csv module finds the
 first bad line and names it, so every error carries a line number.
@@ -19,11 +23,12 @@ from linctl.parsing import number_problem, shown_int
 
 @dataclass
 class Table:
-    values: Any  # numpy array (rows, columns), float64
+    values: Any  # numpy array (rows, columns), float64; without the label column when there is one
     header: list[str] | None
     source: str
     path: str | None = None  # the file read, to find a sample's line again
     raw: bytes | None = None  # what stdin held, for the same
+    labels: list[str] | None = None  # the last column's text, one class label per sample
 
     @property
     def rows(self) -> int:
@@ -31,7 +36,7 @@ class Table:
 
     @property
     def columns(self) -> int:
-        return self.values.shape[1]
+        return self.values.shape[1] + (self.labels is not None)
 
 
 def _is_number(text: str) -> bool:
@@ -62,16 +67,16 @@ def read(source: str) -> Table:
     # a header has no numbers at all; a first line with some is data (and a bad value there is an error)
     has_header = bool(first_text) and not any(_is_number(c) for c in cells if c)
     header = cells if has_header else None
-    values = _fast(where, has_header)
+    values, labels = _fast(where, has_header)
     if values is None:
-        values = _scan(where if isinstance(where, bytes) else _read_bytes(source, name), has_header, name)
+        values, labels = _scan(where if isinstance(where, bytes) else _read_bytes(source, name), has_header, name)
     if values.shape[0] == 0:
         if any(sep in first_text for sep in ";\t"):
             raise UsageError(f"--data {name} line 1: no commas; linctl reads comma-separated values, like 1,0.5,1")
         raise UsageError(f"--data {name}: a header but no samples; add one sample per line below it")
     if source == "-":
-        return Table(values=values, header=header, source=name, raw=raw)
-    return Table(values=values, header=header, source=name, path=source)
+        return Table(values=values, header=header, source=name, raw=raw, labels=labels)
+    return Table(values=values, header=header, source=name, path=source, labels=labels)
 
 
 def _first_line(source: str, name: str) -> bytes:
@@ -95,7 +100,8 @@ def _read_bytes(source: str, name: str) -> bytes:
 
 
 def _fast(where, has_header: bool):
-    """pandas' C parser straight from the file; None when any column is not all numbers."""
+    """pandas' C parser straight from the file: (numbers, labels of a text last column or None); (None, None)
+    when a column is not all numbers (other than a last column of labels with none empty)."""
     import numpy as np
     import pandas as pd
 
@@ -103,18 +109,25 @@ def _fast(where, has_header: bool):
     try:
         frame = pd.read_csv(source, header=0 if has_header else None, na_filter=False, engine="c")
     except Exception:  # the scan explains what is wrong, with a line number
-        return None
-    if not all(kind.kind in "fiu" for kind in frame.dtypes):
-        return None  # text, empty cells or nan/inf spelled out: the scan decides
-    return frame.to_numpy(dtype=np.float64)
+        return None, None
+    kinds = [kind.kind for kind in frame.dtypes]
+    if all(kind in "fiu" for kind in kinds):
+        return frame.to_numpy(dtype=np.float64), None
+    if len(kinds) > 1 and all(kind in "fiu" for kind in kinds[:-1]):
+        labels = [str(v).strip() for v in frame.iloc[:, -1]]
+        if all(labels) and not any(_is_number(label) for label in labels):  # nan, inf: the scan decides
+            return np.ascontiguousarray(frame.iloc[:, :-1].to_numpy(dtype=np.float64)), labels
+    return None, None  # text, empty cells or nan/inf spelled out: the scan decides
 
 
 def _scan(raw: bytes, has_header: bool, name: str):
+    """The file line by line: (numbers, labels); the first bad line is named. A last column with any text in it
+    is a column of class labels."""
     import numpy as np
 
     text = raw.decode("utf-8", "replace")
     reader = csv.reader(io.StringIO(text, newline=""))
-    rows = []
+    records = []
     width = None
     for line_no, record in enumerate(_records(reader, name), start=1):
         if has_header and line_no == 1:
@@ -128,17 +141,28 @@ def _scan(raw: bytes, has_header: bool, name: str):
             raise UsageError(
                 f"--data {name} line {line_no}: {len(record)} columns, but the file has {width}; every line needs {width}"
             )
+        records.append((line_no, [c.strip(" \t\r\n\f\v") for c in record]))
+    labelled = bool(width and width > 1) and any(cells[-1] and not _is_number(cells[-1]) for _, cells in records)
+    rows, labels = [], []
+    for line_no, cells in records:
+        if labelled:
+            labels.append(cells[-1])
+            cells = cells[:-1]
         row = []
-        for col, cell in enumerate(record, start=1):
-            cell = cell.strip(" \t\r\n\f\v")
+        for col, cell in enumerate(cells, start=1):
             if not cell:
                 raise UsageError(f"--data {name} line {line_no} column {col}: empty value; fill it in or drop the line")
             problem = number_problem(cell)
             if problem:
                 raise UsageError(f"--data {name} line {line_no} column {col}: {problem}")
             row.append(float(cell))
+        if labelled and not labels[-1]:
+            raise UsageError(
+                f"--data {name} line {line_no} column {width}: empty class label; fill it in or drop the line"
+            )
         rows.append(row)
-    return np.array(rows, dtype=np.float64).reshape(len(rows), width or 0)
+    columns = (width or 0) - labelled
+    return np.array(rows, dtype=np.float64).reshape(len(rows), columns), labels if labelled else None
 
 
 def _records(reader, name: str):
@@ -173,19 +197,74 @@ def line_of(table: Table, row: int) -> int:
     return row + 1 + (table.header is not None)
 
 
-def split(table: Table, in_features: int, targets: int | None, out_features: int):
-    """(x, t) as float64 numpy arrays; the columns must add up to IN + targets."""
-    k = out_features if targets is None else targets
-    if k != out_features:
+def class_names(table: Table, stored: list[str] | None, out_features: int) -> list[str] | None:
+    """The class names a label column maps to: the network's stored ones, else the file's labels in sorted order.
+
+    A label the network has no output for is refused, naming the file, the line and the label.
+    """
+    if table.labels is None:
+        return stored
+    names = list(stored) if stored else sorted(set(table.labels))
+    index = {label: k for k, label in enumerate(names)}
+    for row, label in enumerate(table.labels):
+        k = index.get(label)
+        if k is None:
+            raise UsageError(
+                f"--data {table.source} line {line_of(table, row)}: label {label!r} is not one of the network's "
+                f"classes ({', '.join(names)}); use those labels, or build a new network for these"
+            )
+        if k >= out_features:
+            raise UsageError(
+                f"--data {table.source} line {line_of(table, row)}: label {label!r} is class {k} of {len(names)} "
+                f"(labels in sorted order), but the network has out_features={out_features} outputs; "
+                f"build one with {len(names)} outputs"
+            )
+    return names
+
+
+def split(
+    table: Table,
+    in_features: int,
+    targets: int | None,
+    out_features: int,
+    widths: tuple[int, ...] | None = None,
+    classes: list[str] | None = None,
+    classify: bool = False,
+):
+    """(x, t) as float64 numpy arrays; the columns must add up to IN + targets.
+
+    `widths` are the target widths the loss takes (one per output; or one class index, or a probability row);
+    a label column becomes class indices by `classes` (see class_names), where the targets are classes (`classify`).
+    """
+    import numpy as np
+
+    widths = widths or (out_features,)
+    if targets is not None:
+        k = targets
+    else:
+        fits = [w for w in widths if table.columns == in_features + w]
+        k = fits[0] if fits else widths[0]
+    if k not in widths:
         raise UsageError(
-            f"--targets {shown_int(k)}: the network has out_features={out_features}, so each sample needs {out_features} target columns"
+            f"--targets {shown_int(k)}: the network has out_features={out_features}, so each sample needs {widths[0]} "
+            f"target column{'s' if widths[0] != 1 else ''}"
+            + (f" (a class index; or {widths[1]} class probabilities)" if len(widths) > 1 else "")
+        )
+    if table.labels is not None and not classify:
+        raise UsageError(
+            f"--data {table.source}: the last column holds class labels ({table.labels[0]!r}, ...); "
+            "train a classifier with --loss cross_entropy or --loss nll"
         )
     if table.columns != in_features + k:
         raise UsageError(
             f"--data {table.source}: {table.columns} columns, but the network needs in_features={in_features} "
-            f"input columns then {k} target columns ({in_features + k} in all)"
+            f"input columns then {k} target column{'s' if k != 1 else ''} ({in_features + k} in all)"
         )
-    return table.values[:, :in_features], table.values[:, in_features:]
+    if table.labels is None:  # row-major copies, as torch.tensor(rows) and JSON want them
+        return np.ascontiguousarray(table.values[:, :in_features]), np.ascontiguousarray(table.values[:, in_features:])
+    index = {label: k for k, label in enumerate(classes or sorted(set(table.labels)))}
+    t = np.array([[float(index[label])] for label in table.labels], dtype=np.float64).reshape(table.rows, 1)
+    return np.ascontiguousarray(table.values[:, :in_features]), t
 
 
 def non_finite(table: Table) -> int:

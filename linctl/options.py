@@ -262,6 +262,6 @@ DataOpt = Annotated[
         "--data",
         metavar="FILE",
         rich_help_panel=DATA,
-        help="CSV of samples: input columns then target columns; - for stdin.",
+        help="CSV of samples: input columns then target columns (or a class label); - for stdin.",
     ),
 ]

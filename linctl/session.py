@@ -96,6 +96,9 @@ _REPLAYED = (
     "batch_size",
     "shuffle",
     "seed",
+    "val",
+    "val_split",
+    "patience",
 )
 
 

@@ -310,7 +310,7 @@ def test_single_sample_out_1(state):
         (("--x", "1,2", "--t", "1,2"), "--x"),  # IN=3, two inputs
         (("--x", "1,2,3;4,5,6", "--t", "1,2"), "--t"),  # one target row for two samples
         (("--x", "1,2,3", "--t", "1,2", "--loss", "huber"), "--loss"),
-        (("--x", "1,2,3", "--t", "1,2", "--activation", "gelu"), "--activation"),
+        (("--x", "1,2,3", "--t", "1,2", "--activation", "swish"), "--activation"),
     ],
 )
 def test_backward_bad_input_is_exit_2(state, args, option):

@@ -28,13 +28,29 @@ from linctl.optim import step as sp
 Z = torch.tensor([[-2.0, -0.5, 0.0], [0.25, 1.0, 3.0]], dtype=torch.float64)
 OUTPUT = torch.tensor([[0.2, 0.7, 0.5], [0.9, 0.4, 0.05]], dtype=torch.float64)  # in (0, 1): every loss is defined
 T = torch.tensor([[0.6, 0.1, 0.5], [1.0, 0.0, 0.3]], dtype=torch.float64)  # one o == t, so sign(0) is tried
-PLAIN_ACTIVATIONS = {"none": lambda z: z, "sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}
+PLAIN_ACTIVATIONS = {
+    "none": lambda z: z,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "softmax": lambda z: torch.softmax(z, dim=1),
+    "log_softmax": lambda z: torch.log_softmax(z, dim=1),
+    "leaky_relu": F.leaky_relu,
+    "gelu": F.gelu,
+    "silu": F.silu,
+    "softplus": F.softplus,
+    "elu": F.elu,
+}
 PLAIN_LOSSES = {
     "mse": F.mse_loss,
     "l1": F.l1_loss,
     "bce": F.binary_cross_entropy,
     "diff": lambda o, t: (t - o).mean(),
+    "cross_entropy": F.cross_entropy,  # T's rows as class probabilities (torch takes any row)
+    "nll": lambda o, t: F.nll_loss(o, t[:, 0].long()),
 }
+# the targets each loss is tried on: class indices (one column) for nll
+TARGETS = {"nll": torch.tensor([[2.0], [0.0]], dtype=torch.float64)}
 
 
 # an upstream gradient dL/dh with no two entries alike, so a backward that ignores it or mixes entries fails
@@ -66,10 +82,10 @@ def test_activation_forward_is_torch_and_backward_is_autograds(name):
     assert by_hand.shape == Z.shape
     assert_close(by_hand, autograd_backward(PLAIN_ACTIVATIONS[name], Z, UPSTREAM), rtol=1e-12, atol=1e-15)
     if act.module is not None:  # the module nn.Sequential holds computes the same
-        assert torch.equal(getattr(torch.nn, act.module)()(Z), h)
+        assert torch.equal(getattr(torch.nn, act.module)(**dict(act.arguments))(Z), h)
     if act.output_range is not None:
         low, high = act.output_range
-        wide = torch.linspace(-50, 50, 101, dtype=torch.float64)
+        wide = torch.linspace(-50, 50, 101, dtype=torch.float64).reshape(1, -1)  # one sample (softmax: its row)
         assert bool(((act.forward(wide) >= low) & (act.forward(wide) <= high)).all())
 
 
@@ -77,11 +93,12 @@ def test_activation_forward_is_torch_and_backward_is_autograds(name):
 def test_loss_forward_is_torch_and_gradient_is_autograds(name):
     loss = registry.loss(name)
     assert loss.name == name
-    assert torch.equal(loss.forward(OUTPUT, T), PLAIN_LOSSES[name](OUTPUT, T))
-    assert torch.equal(bw.loss_value(name, OUTPUT, T), PLAIN_LOSSES[name](OUTPUT, T))
+    t = TARGETS.get(name, T)
+    assert torch.equal(loss.forward(OUTPUT, t), PLAIN_LOSSES[name](OUTPUT, t))
+    assert torch.equal(bw.loss_value(name, OUTPUT, t), PLAIN_LOSSES[name](OUTPUT, t))
     o = OUTPUT.clone().requires_grad_(True)
-    (expected,) = torch.autograd.grad(PLAIN_LOSSES[name](o, T), o)
-    assert_close(loss.gradient(OUTPUT, T), expected, rtol=1e-12, atol=1e-15)
+    (expected,) = torch.autograd.grad(PLAIN_LOSSES[name](o, t), o)
+    assert_close(loss.gradient(OUTPUT, t), expected, rtol=1e-12, atol=1e-15)
 
 
 def test_bce_gradient_at_the_edges_is_torchs():

@@ -70,10 +70,10 @@ INSPECT = [
         "--activation",
         None,
     ),
-    ("unknown-activation", ["2", "3", "1", "--activation", "gelu"], "--activation", None),
+    ("unknown-activation", ["2", "3", "1", "--activation", "swish"], "--activation", None),
     (
         "unknown-activation-among-several",
-        ["2", "3", "1", "--activation", "tanh", "--activation", "softmax"],
+        ["2", "3", "1", "--activation", "tanh", "--activation", "sparsemax"],
         "--activation",
         None,
     ),
@@ -104,7 +104,7 @@ OVERRIDE = {
 
 
 @pytest.mark.parametrize("command", list(OVERRIDE))
-@pytest.mark.parametrize("activations", [["tanh", "tanh", "tanh"], ["gelu"]], ids=["three-for-two-layers", "unknown"])
+@pytest.mark.parametrize("activations", [["tanh", "tanh", "tanh"], ["swish"]], ids=["three-for-two-layers", "unknown"])
 def test_bad_activation_override_is_exit_2(stack, command, activations):
     given = [a for name in activations for a in ("--activation", name)]
     message = refused(stack, *OVERRIDE[command], *given)

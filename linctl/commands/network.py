@@ -11,6 +11,8 @@ from linctl.errors import UsageError
 from linctl.options import (
     DTYPES,
     NETWORK,
+    OUTPUT,
+    DataOpt,
     DeviceOpt,
     HtmlOpt,
     JsonOpt,
@@ -18,6 +20,7 @@ from linctl.options import (
     Rows,
     StateOpt,
     SvgOpt,
+    TargetsOpt,
     XOpt,
     choice_parser,
     merged,
@@ -152,6 +155,11 @@ def build(*, sizes, seed, weight, bias, no_bias, activation, dtype) -> tuple[dic
 
 def forward(
     x: XOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = None,
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Write the outputs as CSV, one row per sample.", rich_help_panel=OUTPUT)
+    ] = False,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -159,21 +167,36 @@ def forward(
     html: HtmlOpt = None,
 ) -> None:
     """Run net(x) beside torch.mm(W, x.t()) + b.view(OUT, 1), layer by layer, written out by hand."""
+    from linctl.commands.stepping import data_table
     from linctl.model import spec
     from linctl.model.forward import forward_rows
     from linctl.model.network import new_state
+    from linctl.model.samples import shown_samples
+    from linctl.render.classify import forward_csv
     from linctl.render.network import forward_json, forward_view
     from linctl.render.widgets import emit, note
 
     rows = merged(x)
-    if rows is None:
-        raise UsageError("forward: --x is required, like --x 1,1 (repeat it, or use ';', for several samples)")
-    warn_non_finite(rows, "--x")
+    table = data_table("forward", data, rows, None)
+    if rows is None and table is None:
+        raise UsageError(
+            "forward: --x is required, like --x 1,1 (repeat it, or use ';', for several samples), or --data FILE"
+        )
+    if rows is not None:
+        warn_non_finite(rows, "--x")
     path = session.path_of(state)
     if not session.exists(path):
-        session.replace(path, new_state([spec.LayerSpec(len(rows[0]), 1)]))
-        note(f"no network at {path} yet: built nn.Linear({len(rows[0])}, 1) and saved it there")
-    result = forward_rows(session.read(path, device), rows)
+        width = len(rows[0]) if rows is not None else table.columns
+        session.replace(path, new_state([spec.LayerSpec(width, 1)]))
+        note(f"no network at {path} yet: built nn.Linear({width}, 1) and saved it there")
+    net = session.read(path, device)
+    if table is not None:
+        rows = shown_samples(net, table, targets)[0].tolist()
+    assert rows is not None
+    result = forward_rows(net, rows)
+    if csv:
+        emit(False, dict, lambda: print(forward_csv(result), end=""), result.notes)
+        return
     emit(as_json, lambda: forward_json(result), lambda: forward_view(result), result.notes)
 
 

@@ -12,6 +12,7 @@ from linctl.options import (
     DATA,
     OUTPUT,
     ActOpt,
+    DataOpt,
     DeviceOpt,
     HtmlOpt,
     JsonOpt,
@@ -27,6 +28,8 @@ from linctl.options import (
 def graph(
     x: XOpt = None,
     t: TOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = None,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     saved: Annotated[
@@ -44,18 +47,19 @@ def graph(
     html: HtmlOpt = None,
 ) -> None:
     """The autograd graph of the loss, from loss.grad_fn to the parameters, with the gradients that flow back."""
-    from linctl.commands.stepping import default_samples, samples_given
+    from linctl.commands.stepping import data_table, given_samples, samples_given
     from linctl.model.graph import graph_rows
     from linctl.model.spec import activations_for
     from linctl.render.graph import graph_json, graph_view
     from linctl.render.widgets import emit
 
     x_rows, t_rows = samples_given(x, t)
+    table = data_table("graph", data, x_rows, t_rows)
     path = session.path_of(state)
     net = session.read(path, device)
     notes: list[str] = []
-    xs, ts = default_samples(net, x_rows, t_rows, notes)
-    result = graph_rows(net, xs, ts, loss, activations_for(net.specs, activation))
+    xs, ts, place = given_samples(net, table, targets, x_rows, t_rows, loss, notes, store=False)
+    result = graph_rows(net, xs, ts, loss, activations_for(net.specs, activation), place)
     emit(as_json, lambda: graph_json(result), lambda: graph_view(result, saved), notes + result.notes)
 
 
@@ -82,7 +86,7 @@ def plot(
     html: HtmlOpt = None,
 ) -> None:
     """The network's output over its input plane (2 inputs), or the function it computes (1 input)."""
-    from linctl.commands.training import read_table
+    from linctl.commands.stepping import read_table
     from linctl.model.spec import activations_for
     from linctl.model.surface import parse_range, surface
     from linctl.render.plot import plot_json, plot_view

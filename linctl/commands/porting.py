@@ -98,11 +98,17 @@ def import_(
             help="Build from PREFIX.weight/PREFIX.bias; repeat for a stack, in order.",
         ),
     ] = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all", rich_help_panel=NETWORK, help="Build the whole chain of Linear layers the listing shows, in order."
+        ),
+    ] = False,
     activation: LayerActOpt = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the Linear-shaped weights of a checkpoint, or with --key build the network from them."""
+    """List the Linear-shaped weights of a checkpoint, or with --key (or --all) build the network from them."""
     from linctl.model.describe import describe
     from linctl.render.network import inspect_json, inspect_view
     from linctl.render.porting import pairs_json, pairs_view
@@ -112,9 +118,15 @@ def import_(
     source = Path(file)
     tensors = exchange.read_state_dict(source)
     pairs = exchange.linear_pairs(tensors)
+    if every and key:
+        raise UsageError("import: give --key PREFIX or --all, not both")
+    if every:
+        if not pairs:
+            raise UsageError(f"import --all: {source} holds no Linear-shaped weight (a 2-D PREFIX.weight)")
+        key = [p.prefix for p in pairs]
     if not key:
         if activation:
-            raise UsageError("import: --activation builds a network; give --key PREFIX too")
+            raise UsageError("import: --activation builds a network; give --key PREFIX (or --all) too")
         emit(as_json, lambda: pairs_json(str(source), pairs), lambda: pairs_view(str(source), pairs))
         return
     new, notes = exchange.build_from(tensors, pairs, key, activation)

@@ -7,12 +7,14 @@ from linctl.errors import UsageError
 from linctl.optimizer_options import NO_CHOICE, OptimizerChoice, optimizer_options
 from linctl.options import (
     ActOpt,
+    DataOpt,
     DeviceOpt,
     HtmlOpt,
     JsonOpt,
     LossOpt,
     StateOpt,
     SvgOpt,
+    TargetsOpt,
     TOpt,
     XOpt,
     merged,
@@ -30,6 +32,8 @@ def samples_given(x, t) -> tuple[list[list[float]] | None, list[list[float]] | N
 def backward(
     x: XOpt = None,
     t: TOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = None,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     device: DeviceOpt = "cpu",
@@ -45,16 +49,18 @@ def backward(
     from linctl.render.widgets import emit
 
     x_rows, t_rows = samples_given(x, t)
-    if x_rows is None or t_rows is None:
-        raise UsageError("backward: needs --x and --t, like --x 1,1 --t 1")
+    table = data_table("backward", data, x_rows, t_rows)
+    if table is None and (x_rows is None or t_rows is None):
+        raise UsageError("backward: needs --x and --t, like --x 1,1 --t 1 (or --data FILE)")
     path = session.path_of(state)
-    result = session.change(
-        path,
-        device,
-        lambda net: backward_rows(net, x_rows, t_rows, loss, activations_for(net.specs, activation)),
-        lambda r: {"loss": r.loss, "lr": None},
-    )
-    emit(as_json, lambda: backward_json(result), lambda: backward_view(result), result.notes)
+    notes: list[str] = []
+
+    def work(net):
+        xs, ts, place = given_samples(net, table, targets, x_rows, t_rows, loss, notes)
+        return backward_rows(net, xs, ts, loss, activations_for(net.specs, activation), place)
+
+    result = session.change(path, device, work, lambda r: {"loss": r.loss, "lr": None})
+    emit(as_json, lambda: backward_json(result), lambda: backward_view(result), notes + result.notes)
 
 
 @optimizer_options
@@ -103,6 +109,8 @@ def zero_grad(state: StateOpt = None, as_json: JsonOpt = False, svg: SvgOpt = No
 def train_step(
     x: XOpt = None,
     t: TOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = None,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     choice: OptimizerChoice = NO_CHOICE,
@@ -123,11 +131,13 @@ def train_step(
     path = session.path_of(state)
     notes: list[str] = []
 
+    table = data_table("train-step", data, x_rows, t_rows)
+
     def work(net):
-        xs, ts = default_samples(net, x_rows, t_rows, notes)
+        xs, ts, place = given_samples(net, table, targets, x_rows, t_rows, loss, notes)
         acts = activations_for(net.specs, activation)
         plan = choice.plan(net.data.get("optimizer"))
-        return one_step(net, plan, xs, ts, loss, acts)
+        return one_step(net, plan, xs, ts, loss, acts, place)
 
     result = session.change(path, device, work, lambda r: {"loss": r.backward.loss, "lr": r.step.lr})
     emit(as_json, lambda: train_step_json(result), lambda: train_step_view(result), notes + result.notes)
@@ -136,8 +146,40 @@ def train_step(
         note(warning)
 
 
-def default_samples(net, x_rows, t_rows, notes: list[str]):
-    """--x/--t, else the last ones used with this network, else all ones."""
+def data_table(command: str, data: str | None, x_rows, t_rows):
+    """The --data file read, or None; it replaces --x/--t, so not both."""
+    if data is None:
+        return None
+    if x_rows is not None or t_rows is not None:
+        raise UsageError(f"{command}: give --data or --x/--t, not both")
+    return read_table(data)
+
+
+def read_table(source: str):
+    from linctl import data
+    from linctl.render.widgets import note
+
+    table = data.read(source)
+    bad = data.non_finite(table)
+    if bad:
+        note(f"warning: --data has {bad} NaN/inf value(s); the loss will not be finite")
+    return table
+
+
+def given_samples(net, table, targets, x_rows, t_rows, loss: str, notes: list[str], store: bool = True):
+    """(x rows, t rows, place): from the data file (values named by line and column), else --x/--t or the last."""
+    from linctl.model import samples
+
+    if table is not None:
+        xs, ts = samples.table_rows(net, table, targets, loss, notes, store)
+        return xs, ts, samples.table_place(table, net.in_features)
+    xs, ts = default_samples(net, x_rows, t_rows, notes, loss)
+    return xs, ts, None
+
+
+def default_samples(net, x_rows, t_rows, notes: list[str], loss: str = "mse"):
+    """--x/--t, else the last ones used with this network, else all ones (class 0 for a classification loss)."""
+    from linctl.model.registry import loss as loss_entry
     from linctl.model.samples import stored_rows
     from linctl.render.widgets import rows_text
 
@@ -150,9 +192,11 @@ def default_samples(net, x_rows, t_rows, notes: list[str]):
             notes.append(f"--x not given and none used before: using x = {rows_text(x_rows)}")
     if t_rows is None:
         t_rows = stored_rows(net.data, "last_t")
-        if t_rows is not None and len(t_rows) == len(x_rows) and len(t_rows[0]) == net.out_features:
+        widths = loss_entry(loss).target_widths(net.out_features)
+        if t_rows is not None and len(t_rows) == len(x_rows) and len(t_rows[0]) in widths:
             notes.append(f"--t not given: using the last targets, {rows_text(t_rows)}")
         else:
-            t_rows = [[1.0] * net.out_features for _ in x_rows]
+            fill = [1.0] * net.out_features if widths[0] == net.out_features else [0.0]
+            t_rows = [list(fill) for _ in x_rows]
             notes.append(f"--t not given and none used before: using t = {rows_text(t_rows)}")
     return x_rows, t_rows

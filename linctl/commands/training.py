@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from linctl import session
+from linctl.commands.holdout import Holdout, PatienceOpt, ValOpt, ValSplitOpt, held_out
 from linctl.errors import UsageError
 from linctl.optimizer_options import NO_CHOICE, OptimizerChoice, optimizer_options
 from linctl.options import (
@@ -70,6 +71,9 @@ def train(
     quiet: QuietOpt = False,
     log: LogOpt = False,
     plot: PlotAfterOpt = False,
+    val: ValOpt = None,
+    val_split: ValSplitOpt = None,
+    patience: PatienceOpt = None,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     choice: OptimizerChoice = NO_CHOICE,
@@ -81,14 +85,15 @@ def train(
 ) -> None:
     """Many steps over data, with progress, a summary and a loss curve. Ctrl-C stops cleanly."""
     from linctl import parsing
-    from linctl.commands.stepping import samples_given
+    from linctl.commands.stepping import read_table, samples_given
     from linctl.model.spec import activations_for
     from linctl.optim.loop import prepare_samples
     from linctl.render.training import train_json, train_view
-    from linctl.render.widgets import emit, note
+    from linctl.render.widgets import emit
 
     refuse_mixed(steps, epochs, data, x, t)
     parsing.check_seed(seed)
+    holdout = Holdout.checked(val, val_split, patience, seed)
     table = read_table(data) if data is not None else None
     x_rows, t_rows = samples_given(x, t)
     path = session.path_of(state)
@@ -99,24 +104,33 @@ def train(
     with deferred_sigint() as stop:
 
         def work(net):
-            xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes)
+            xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes, loss)
             xs, ts = prepare_samples(net, xs, ts, loss=loss, table=table, notes=notes)
+            acts = activations_for(net.specs, activation)
+            xs, ts, watch = held_out(net, xs, ts, holdout, targets, loss, acts, seed, notes)
             plan = choice.plan(net.data.get("optimizer"))
-            return run_training(
-                net, plan, xs, ts, loss, activations_for(net.specs, activation), run, show_progress, stop
-            )
+            return run_training(net, plan, xs, ts, loss, acts, run, show_progress, stop, watch)
 
-        result = session.change(
-            path, device, work, lambda r: {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps}
-        )
+        result = session.change(path, device, work, history_figures)
     picture = after_training_plot(path, device, table, targets, activation, notes) if plot and not as_json else None
     emit(as_json, lambda: train_json(result), lambda: train_view(result, log, picture), notes + result.notes)
     if result.interrupted:
-        note(
-            f"interrupted: stopped after {result.steps} of {result.planned_steps} steps; "
-            f"all {result.steps} are saved in {path}"
-        )
-        raise typer.Exit(130)
+        stopped(result, path)
+
+
+def stopped(result, path) -> None:
+    """Ctrl-C: what was kept, and exit 130."""
+    from linctl.render.widgets import note
+
+    note(
+        f"interrupted: stopped after {result.steps} of {result.planned_steps} steps; all {result.steps} are saved in {path}"
+    )
+    raise typer.Exit(130)
+
+
+def history_figures(r) -> dict:
+    """The history entry's figures for a train run."""
+    return {"loss": r.loss_last, "lr": r.settings["lr"], "steps": r.steps, **last_metric(r)}
 
 
 def refuse_mixed(steps, epochs, data, x, t) -> None:
@@ -140,35 +154,23 @@ def after_training_plot(path, device, table, targets, activation, notes: list[st
     return result
 
 
-def read_table(source: str):
-    from linctl import data
-    from linctl.render.widgets import note
-
-    table = data.read(source)
-    bad = data.non_finite(table)
-    if bad:
-        note(f"warning: --data has {bad} NaN/inf value(s); the loss will not be finite")
-    return table
-
-
-def samples_for(net, table, targets, x_rows, t_rows, notes):
+def samples_for(net, table, targets, x_rows, t_rows, notes, loss: str = "mse"):
     """Training tensors from --data, --x/--t, or the last samples used."""
     import torch
 
-    from linctl import data
     from linctl.commands.stepping import default_samples
     from linctl.model import samples
 
     if table is not None:
-        xs, ts = data.split(table, net.in_features, targets, net.out_features)
+        xs, ts = samples.table_samples(net, table, targets, loss, notes)
         return torch.from_numpy(xs), torch.from_numpy(ts)
     if x_rows is not None and t_rows is None:
         raise UsageError("train: --x needs --t (one target row per sample)")
     if x_rows is not None:
         samples.check_inputs(x_rows, net.in_features)
-        samples.check_targets(t_rows, net.out_features, len(x_rows))
+        samples.check_targets(t_rows, net.out_features, len(x_rows), loss=loss)
     else:
-        x_rows, t_rows = default_samples(net, x_rows, t_rows, notes)
+        x_rows, t_rows = default_samples(net, x_rows, t_rows, notes, loss)
     xs, ts = torch.tensor(x_rows, dtype=torch.float64), torch.tensor(t_rows, dtype=torch.float64)
     samples.remember_inputs(net.data, xs.to(net.dtype), ts.to(net.dtype))
     return xs, ts
@@ -207,7 +209,7 @@ class deferred_sigint:
         return False
 
 
-def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run, show_progress: bool, stop):
+def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run, show_progress: bool, stop, watch=None):
     from linctl.optim.loop import train as loop
 
     def train_with(update):
@@ -220,6 +222,7 @@ def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run,
             activations=activations,
             progress=update,
             should_stop=lambda: stop.requested,
+            watch=watch,
             **vars(run),
         )
 
@@ -255,3 +258,9 @@ def progress_updater(progress):
             progress.update(task, completed=done, total=total, loss=f"{value.item():.4g}")
 
     return update
+
+
+def last_metric(r) -> dict:
+    """The history entry's metric: the last epoch's accuracy or R² (with its name)."""
+    shown = [m for m in r.metrics if m is not None]
+    return {"metric": shown[-1], "metric_name": r.metric} if shown else {}

@@ -71,14 +71,14 @@ def loss_value(name: str, output, target):
     return registry.loss(name).forward(output, target)
 
 
-def backward_rows(net: Network, x_rows, t_rows, loss: str, activations: list[str]) -> BackwardResult:
+def backward_rows(net: Network, x_rows, t_rows, loss: str, activations: list[str], place=None) -> BackwardResult:
     """backward() on typed rows: shapes checked, values the loss cannot take refused, the samples remembered."""
     from linctl.model import samples
 
-    x, t = samples.checked_tensors(net, x_rows, t_rows, loss)
+    x, t = samples.checked_tensors(net, x_rows, t_rows, loss, place)
     result = backward(net, x, t, loss, activations)
     samples.remember_inputs(net.data, x, t)
-    result.notes = list(net.notes)
+    result.notes = list(net.notes) + samples.loss_notes(loss, activations[-1])
     return result
 
 

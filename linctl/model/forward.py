@@ -79,6 +79,7 @@ class ForwardResult:
     atol: float
     built: bool = False
     notes: list[str] = field(default_factory=list)
+    classified: Any = None  # metrics.Classified: predicted class and probabilities, for a classifier
 
     @property
     def match(self) -> bool:
@@ -99,11 +100,15 @@ def grad_fn_name(tensor) -> str:
 
 def forward_rows(net: Network, rows: list[list[float]]) -> ForwardResult:
     """forward() on typed rows, checked against the network's inputs."""
+    from linctl.model import metrics
     from linctl.model.samples import check_inputs
 
     check_inputs(rows, net.in_features)
     result = forward(net, net.tensor(rows, "--x"))
     result.notes = list(net.notes)
+    classes, last = net.data.get("classes"), net.activations[-1]
+    if metrics.is_classifier(last, classes):
+        result.classified = metrics.classify(result.output, last, classes)
     return result
 
 

@@ -111,10 +111,10 @@ def graph(net: Network, x, t, loss: str, activations: list[str]) -> GraphResult:
     )
 
 
-def graph_rows(net: Network, x_rows, t_rows, loss: str, activations: list[str]) -> GraphResult:
+def graph_rows(net: Network, x_rows, t_rows, loss: str, activations: list[str], place=None) -> GraphResult:
     from linctl.model import samples
 
-    x, t = samples.checked_tensors(net, x_rows, t_rows, loss)
+    x, t = samples.checked_tensors(net, x_rows, t_rows, loss, place)
     result = graph(net, x, t, loss, activations)
-    result.notes = list(net.notes)
+    result.notes = list(net.notes) + samples.loss_notes(loss, activations[-1])
     return result

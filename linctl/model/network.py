@@ -37,9 +37,9 @@ def build_module(specs: list[spec.LayerSpec], dtype, device=None):
     modules: list[torch.nn.Module] = []
     for linear, layer in zip(linears, specs, strict=True):
         modules.append(linear)
-        module = registry.activation(layer.activation).module
-        if module is not None:
-            modules.append(getattr(torch.nn, module)())
+        entry = registry.activation(layer.activation)
+        if entry.module is not None:
+            modules.append(getattr(torch.nn, entry.module)(**dict(entry.arguments)))
     return torch.nn.Sequential(*modules)
 
 

@@ -95,9 +95,9 @@ def structure(specs: list[LayerSpec]) -> str:
     lines = ["Sequential("]
     for index, layer in zip(module_indices(specs), specs, strict=True):
         lines.append(f"  ({index}): {linear_text(layer)}")
-        module = registry.activation(layer.activation).module
+        module = registry.activation(layer.activation).module_call()
         if module is not None:
-            lines.append(f"  ({index + 1}): {module}()")
+            lines.append(f"  ({index + 1}): {module}")
     lines.append(")")
     return "\n".join(lines)
 

@@ -30,6 +30,10 @@ class SurfaceResult:
     data_x: Any = None  # numpy (S, in_features), or None
     data_t: Any = None
     notes: list[str] = field(default_factory=list)
+    predicted: Any = None  # a classifier's class at each point (N,), int64; None for other networks
+    confidence: Any = None  # the probability of that class at each point (N,)
+    classes: list[str] | None = None
+    data_classes: Any = None  # each sample's true class (S,), when the network is a classifier
 
 
 def parse_range(text: str | None) -> tuple[float, ...] | None:
@@ -105,9 +109,9 @@ def surface(net: Network, activations: list[str], *, table=None, targets=None, b
     data_x = data_t = None
     notes: list[str] = []
     if table is not None:
-        from linctl import data
+        from linctl.model.samples import shown_samples
 
-        data_x, data_t = data.split(table, net.in_features, targets, net.out_features)
+        data_x, data_t, _names = shown_samples(net, table, targets)
     if bounds is None:
         bounds = default_bounds(net.in_features, data_x)
     elif net.in_features == 2 and len(bounds) != 4:
@@ -129,7 +133,8 @@ def surface(net: Network, activations: list[str], *, table=None, targets=None, b
             f"output[0] is inf or NaN at {gaps} of {values.shape[0]} points, drawn as gaps "
             "(the weights or biases hold inf or NaN, or the range is too wide for the network's dtype)"
         )
-    if net.out_features > 1:
+    read = classified(net, activations, values, data_t)
+    if net.out_features > 1 and read is None:
         notes.append(f"the network has {net.out_features} outputs; the picture shows output 0 (--json has them all)")
     return SurfaceResult(
         structure=net.structure(),
@@ -144,4 +149,23 @@ def surface(net: Network, activations: list[str], *, table=None, targets=None, b
         data_x=data_x,
         data_t=data_t,
         notes=notes,
+        **(read or {}),
     )
+
+
+def classified(net: Network, activations: list[str], values, data_t) -> dict | None:
+    """For a classifier over the plane: the predicted class and its probability at each point, the samples'
+    true classes (TensorFlow Playground colours the regions by class)."""
+    import torch
+
+    from linctl.model import metrics
+
+    classes = net.data.get("classes")
+    if not metrics.is_classifier(activations[-1], classes) or net.out_features < 2:
+        return None
+    read = metrics.classify(values, activations[-1], classes)
+    confidence = read.probabilities.gather(1, read.predicted.unsqueeze(1))[:, 0]
+    truth = None
+    if data_t is not None:
+        truth = metrics.true_classes(torch.from_numpy(data_t), net.out_features).numpy()
+    return {"predicted": cpu(read.predicted), "confidence": cpu(confidence), "classes": classes, "data_classes": truth}

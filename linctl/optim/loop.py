@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linctl.errors import UsageError
+from linctl.model import metrics, registry
 from linctl.model.backward import BackwardResult, backward_rows, loss_value, zero_grad
 from linctl.model.network import Network
-from linctl.model.samples import check_output, range_checked
+from linctl.model.samples import check_output, loss_notes, range_checked
 from linctl.optim.settings import Plan
 from linctl.optim.step import LayerMoved, StepResult, layer_moved, step
 from linctl.optim.torch_step import build, run_step, save_into
@@ -28,11 +29,13 @@ class TrainStepResult:
     notes: list[str] = field(default_factory=list)
 
 
-def train_step(net: Network, plan: Plan, x_rows, t_rows, loss: str, activations: list[str]) -> TrainStepResult:
+def train_step(
+    net: Network, plan: Plan, x_rows, t_rows, loss: str, activations: list[str], place=None
+) -> TrainStepResult:
     """zero_grad, forward, loss, backward, step: the loop body once."""
     had_grads = net.has_grads()
     zero_grad(net)
-    back = backward_rows(net, x_rows, t_rows, loss, activations)
+    back = backward_rows(net, x_rows, t_rows, loss, activations, place)
     stepped = step(net, plan)
     return TrainStepResult(backward=back, step=stepped, grads_cleared=had_grads, notes=back.notes + list(plan.notes))
 
@@ -55,6 +58,13 @@ class TrainResult:
     activations: list[str]
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    metric: str = "r2"  # accuracy or r2, per epoch over the batch outputs of its steps
+    metrics: list[float | None] = field(default_factory=list)
+    confusion: list[list[int]] | None = None  # rows the true class, columns the predicted; after the last step
+    classes: list[str] | None = None  # the class names, where a label column gave them
+    val_losses: list[float] = field(default_factory=list)  # per epoch, on the held-out samples
+    val_metrics: list[float | None] = field(default_factory=list)
+    best_epoch: int | None = None  # lowest validation loss (its weights kept with --patience)
 
     @property
     def loss_first(self) -> float | None:
@@ -120,7 +130,7 @@ def prepare_samples(net: Network, x, t, *, loss: str, table=None, notes: list[st
         warning = cast_note(typed, cast, what)
         if warning and notes is not None:
             notes.append(warning)
-    samples_mod.check_samples(loss, xs, ts, place)
+    samples_mod.check_samples(loss, xs, ts, place, net.out_features)
     return xs, ts
 
 
@@ -139,29 +149,32 @@ def train(
     seed: int | None = None,
     progress: Callable[[int, int, Any], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    watch=None,
 ) -> TrainResult:
-    """The plain-torch loop over (x, t), batch by batch, epoch by epoch; as `g = Generator().manual_seed(seed)`, then
-    per epoch `perm = randperm(N, generator=g)` (arange without shuffle) and per batch `idx` of it:
-    zero_grad; loss(net(x[idx]), t[idx]).backward(); step."""
+    """The plain-torch loop: `g = Generator().manual_seed(seed)`, per epoch `perm = randperm(N, generator=g)` (arange
+    without shuffle), per batch `idx` of it: zero_grad; loss(net(x[idx]), t[idx]).backward(); step."""
     import torch
 
     samples = x.shape[0]
     batch, _per_epoch, total = schedule(samples, batch_size, steps, epochs)
     generator = shuffler(seed)
     x, t = x.to(device=net.device, dtype=net.dtype), t.to(device=net.device, dtype=net.dtype)
+    t = registry.loss(loss).torch_target(t)  # class indices as int64 once, not per step
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
-    one_step = stepper(net, optimizer, loss, activations)
+    one_step = stepper(net, optimizer, loss, activations, tally := metrics.Tally(metrics.metric_of(loss)))
     losses: list[Any] = []
-    epoch, interrupted = 0, False
-    started = time.perf_counter()
+    per_epoch: list[float | None] = []
+    epoch, interrupted, started = 0, False, time.perf_counter()
     while len(losses) < total and not interrupted:
         order = torch.randperm(samples, generator=generator) if shuffle else None
         epoch += 1
         interrupted = run_epoch(batches(x, t, order, batch, net.device), one_step, losses, total, progress, should_stop)
+        per_epoch.append(tally.close())
+        if watch is not None and watch.after_epoch():
+            break
     seconds = time.perf_counter() - started
-    save_into(net.data, plan, optimizer)
-    net.data["step"] = int(net.data.get("step", 0)) + len(losses)
+    kept = finish(net, plan, optimizer, len(losses), watch)
     return TrainResult(
         steps=len(losses),
         epochs=epoch,
@@ -178,8 +191,41 @@ def train(
         loss_name=loss,
         activations=list(activations),
         interrupted=interrupted,
-        notes=list(plan.notes),
+        notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
+        **readings(net, x, t, loss, activations, per_epoch, watch),
     )
+
+
+def finish(net: Network, plan: Plan, optimizer, steps: int, watch) -> str | None:
+    """After the last step: the best epoch's weights back (with --patience), the optimizer state and the step
+    count into the state data. Returns the note about kept weights, if any."""
+    kept = watch.restore_best() if watch is not None else None
+    save_into(net.data, plan, optimizer)
+    net.data["step"] = int(net.data.get("step", 0)) + steps
+    return kept
+
+
+def readings(net: Network, x, t, loss: str, activations: list[str], per_epoch: list, watch) -> dict:
+    """What learners read beside the loss: the metric per epoch, the confusion matrix, the validation figures."""
+    held = {"val_losses": watch.losses, "val_metrics": watch.metrics, "best_epoch": watch.best_epoch} if watch else {}
+    return {
+        "metric": metrics.metric_of(loss),
+        "metrics": per_epoch,
+        "confusion": final_confusion(net, x, t, loss, activations),
+        "classes": net.data.get("classes"),
+        **held,
+    }
+
+
+def final_confusion(net: Network, x, t, loss: str, activations: list[str]) -> list[list[int]] | None:
+    """The confusion matrix of the trained network over the training samples (one forward, no gradient)."""
+    import torch
+
+    entry = registry.loss(loss)
+    if entry.target != "classes" and not (entry.metric == "accuracy" and net.out_features == 1):
+        return None
+    with torch.no_grad():
+        return metrics.confusion(net.output(x, activations), t)
 
 
 def moved_layers(net: Network, before: list[tuple[Any, Any]], activations: list[str]) -> list[LayerMoved]:
@@ -224,8 +270,9 @@ def batches(x, t, order, batch: int, device):
             yield x[idx], t[idx]
 
 
-def stepper(net: Network, optimizer, loss: str, activations: list[str]):
-    """The loop body: zero_grad, forward, loss, backward, step; returns the loss (a tensor, not synced)."""
+def stepper(net: Network, optimizer, loss: str, activations: list[str], tally=None):
+    """The loop body: zero_grad, forward, loss, backward, step; returns the loss (a tensor, not synced).
+    The batch's outputs (before the step) go to `tally`, the epoch's metric."""
     last = activations[-1]
     check_range = range_checked(loss, last)
 
@@ -241,6 +288,8 @@ def stepper(net: Network, optimizer, loss: str, activations: list[str]):
             raise
         value.backward()
         run_step(optimizer)
+        if tally is not None:
+            tally.add(o, tb)
         return value.detach()
 
     return one_step

@@ -56,7 +56,7 @@ def history_view(
     grid.add_column("id", justify="right", no_wrap=True, min_width=3)
     grid.add_column("step", justify="right", no_wrap=True, min_width=4)
     grid.add_column("command", no_wrap=True, overflow="ellipsis", max_width=18)
-    for name in ("loss", "lr", "|ΔW|", "|Δb|", "|∇W|"):
+    for name in ("loss", "metric", "lr", "|ΔW|", "|Δb|", "|∇W|"):
         grid.add_column(name, justify="right", no_wrap=True, min_width=6)
     grid.add_column("snap", no_wrap=True)
     for e in entries:
@@ -68,6 +68,7 @@ def history_view(
             str(e.get("step", "")),
             command,
             _num(e.get("loss")),
+            _metric(e),
             _num(e.get("lr")),
             _num(e.get("weight_change")),
             _num(e.get("bias_change")),
@@ -200,3 +201,11 @@ def diff_view(a: int, b: int, r) -> None:
     if r.max_abs_change is not None:
         parts.append(text(f"largest |change|: {fmt(r.max_abs_change)}"))
     show(*parts)
+
+
+def _metric(entry: dict) -> str:
+    """train's last accuracy (as a percentage) or R²; blank for the other commands."""
+    value = entry.get("metric")
+    if value is None:
+        return ""
+    return f"{100 * value:.1f}%" if entry.get("metric_name") == "accuracy" else _num(value)

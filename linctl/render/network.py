@@ -173,6 +173,10 @@ def forward_json(r) -> dict:
         "bias_trap": trap_json(r.trap),
         "structure": r.structure,
     }
+    if r.classified is not None:
+        from linctl.render.classify import classified_json
+
+        top.update(classified_json(r.classified))
     layers = [layer_entry(layer, LAYER_FORWARD_KEYS) for layer in r.layers]
     return with_layers(top, layers, SINGLE_FORWARD_KEYS)
 
@@ -290,6 +294,10 @@ def forward_view(r) -> None:
         parts += _layer_forward_parts(r, layer, k, count)
     if count > 1:
         parts.append(samples("output = net(x)", r.output, "out"))
+    if r.classified is not None:
+        from linctl.render.classify import classified_parts
+
+        parts += classified_parts(r.classified)
     parts.append(text("the weights did not change (forward only)"))
     show(*parts)
 

@@ -27,6 +27,9 @@ def plot_json(r) -> dict:
         "values": plain(r.values),
         "data_x": r.data_x,
         "data_t": r.data_t,
+        "predicted": plain(r.predicted),
+        "probability": plain(r.confidence),
+        "classes": r.classes,
     }
 
 
@@ -36,7 +39,7 @@ def scale_of(r, values: np.ndarray) -> tuple[float, tuple[float, float]]:
     from linctl.model.registry import activation
 
     bounds = activation(r.activation).output_range
-    if bounds is not None:
+    if bounds is not None and all(abs(b) != float("inf") for b in bounds):
         return (bounds[0] + bounds[1]) / 2, bounds
     return 0.0, symmetric(*limits(values))
 
@@ -147,6 +150,14 @@ def finite_runs(xs: list[float], ys: list[float]) -> list[tuple[list[float], lis
 
 
 def plot_parts(r) -> list:
+    if r.in_features == 2 and r.predicted is not None:
+        from linctl.render.classify import ClassPlane
+
+        head = (
+            f"predicted class over the input plane: {r.columns}×{r.rows} cells, each coloured by the class the network "
+            "predicts at its centre (paler where its probability is lower)"
+        )
+        return [heading(head), text(r.structure), ClassPlane(r)]
     if r.in_features == 2:
         head = f"output over the input plane: {r.columns}×{r.rows} cells, each coloured by net(x) at its centre"
         return [heading(head), text(r.structure), Plane(r)]

@@ -32,6 +32,8 @@ def pairs_json(source: str, pairs: list) -> dict:
                 "in_features": p.in_features,
                 "out_features": p.out_features,
                 "dtype": p.dtype,
+                "weight_shape": [p.out_features, p.in_features],
+                "bias_shape": [p.out_features] if p.bias is not None else None,
             }
             for p in pairs
         ],

@@ -84,11 +84,15 @@ def loss_lines(r) -> list:
         o_title = f"output o = {act}(net(x))" if act != "none" else "output o = net(x)"
     else:
         o_title = "output o = net(x)"
-    formula = loss(r.loss_name).formula.removeprefix("L = ")
+    entry = loss(r.loss_name)
+    formula = entry.formula.removeprefix("L = ")
+    indices = entry.target == "classes" and r.t.shape[1] == 1
     return [
         samples("x", r.x, "in"),
         samples(o_title, r.output, "out"),
-        samples("target t", r.t, "out"),
+        samples("target class t (the output that should win)", r.t, "class")
+        if indices
+        else samples("target t", r.t, "out"),
         text(f"loss = {r.loss_name} = {formula} = {fmt(r.loss)}", "bold"),
     ]
 

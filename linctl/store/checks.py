@@ -171,11 +171,23 @@ def _samples(key: str, width_of: Callable[[Seen], int], what: str) -> Callable[[
         if value is None:
             return
         width = width_of(seen)
+        widths = (width, 1) if key == "last_t" else (width,)  # a class index per sample is one column
         tensor(seen.torch, value, key, seen.dtype, None)
-        if len(value.shape) != 2 or value.shape[0] < 1 or value.shape[1] != width:
+        if len(value.shape) != 2 or value.shape[0] < 1 or value.shape[1] not in widths:
             raise Unusable(f"{key} has shape {tuple(value.shape)}, not (rows, {width}) with {what}={width}")
 
     return check_samples
+
+
+def _classes(names: object, seen: Seen) -> None:
+    """The class names read from a label column: distinct labels, no more than the network has outputs."""
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+        raise Unusable(f"the class names {_show(names)} are not a list of distinct labels")
+    n_out = seen.specs[-1].out_features
+    if len(names) > n_out:
+        raise Unusable(f"it names {len(names)} classes but the network has out_features={n_out} outputs")
 
 
 def _history(info: object, seen: Seen) -> None:
@@ -206,5 +218,6 @@ CHECKS: dict[str, Callable[[Any, Seen], None]] = {
     "seed": _seed,
     "last_x": _samples("last_x", lambda seen: seen.specs[0].in_features, "in_features"),
     "last_t": _samples("last_t", lambda seen: seen.specs[-1].out_features, "out_features"),
+    "classes": _classes,
     "history": _history,
 }

@@ -194,7 +194,8 @@ def build_from(
         if chosen[k].in_features != chosen[k - 1].out_features:
             raise UsageError(
                 f"--key: {chosen[k].prefix!r} takes {chosen[k].in_features} inputs but {chosen[k - 1].prefix!r} "
-                f"gives {chosen[k - 1].out_features}; the keys must chain, in order"
+                f"gives {chosen[k - 1].out_features}; the keys must chain, in order (--all takes every Linear "
+                "the listing shows, in its order)"
             )
     if len(chosen) > spec.MAX_LAYERS:
         raise UsageError(f"--key: {len(chosen)} layers; linctl builds at most {spec.MAX_LAYERS}")
@@ -204,7 +205,12 @@ def build_from(
         spec.LayerSpec(s.in_features, s.out_features, bias=s.bias, activation=a)
         for s, a in zip(specs, acts, strict=True)
     ]
-    notes = []
+    notes = [
+        f"{p.prefix or 'the layer'}: no {p.prefix + '.' if p.prefix else ''}bias in the file, so it is built without "
+        "one (bias=False)"
+        for p in chosen
+        if p.bias is None
+    ]
     dtype = "float64" if all(p.dtype == "float64" for p in chosen) else "float32"
     if any(p.dtype not in ("float32", "float64") for p in chosen):
         notes.append(f"the weights are {', '.join(sorted({p.dtype for p in chosen}))}: converted to {dtype}")

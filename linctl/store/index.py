@@ -18,7 +18,17 @@ from linctl.errors import LinctlError
 from linctl.store import state as state_file
 
 # the figures an entry may hold, each a number or None
-FIGURES = ("loss", "lr", "weight_change", "bias_change", "weight_norm", "bias_norm", "weight_grad_norm", "time")
+FIGURES = (
+    "loss",
+    "metric",
+    "lr",
+    "weight_change",
+    "bias_change",
+    "weight_norm",
+    "bias_norm",
+    "weight_grad_norm",
+    "time",
+)
 
 # a whole number an entry holds (id, step, parent...): what JSON output and torch take, 64 bits
 MAX_WHOLE = 2**63 - 1

@@ -101,9 +101,9 @@ def _module_text(specs: list[spec.LayerSpec], dtype: str) -> list[str]:
         parts = []
         for k, s in enumerate(specs):
             parts.append(f"linears[{k}]")
-            module = registry.activation(s.activation).module
+            module = registry.activation(s.activation).module_call()
             if module is not None:
-                parts.append(f"torch.nn.{module}()")
+                parts.append(f"torch.nn.{module}")
         lines.append(f"net = torch.nn.Sequential({', '.join(parts)})")
     return lines
 
@@ -278,6 +278,8 @@ def _train(r: _Replay) -> list[str]:
         return r.not_replayed("train shuffled without --seed")
     if replay.get("data") == "-":
         return r.not_replayed("train read its data from stdin")
+    if any(replay.get(key) is not None for key in ("val", "val_split", "patience")):
+        return r.not_replayed("train held samples out for validation")
     samples = "x.shape[0]"
     return [
         *_train_samples(r),
@@ -344,5 +346,9 @@ def _data(replay: dict, specs: list[spec.LayerSpec], entry: dict):
         raise LinctlError(
             f"cannot export a program: entry {entry['id']} trained on {replay['data']}, which cannot be read now ({exc})"
         ) from None
-    xs, ts = data.split(table, specs[0].in_features, replay.get("targets"), specs[-1].out_features)
+    kind = registry.loss(replay.get("loss") or "mse")
+    out = specs[-1].out_features
+    xs, ts = data.split(
+        table, specs[0].in_features, replay.get("targets"), out, kind.target_widths(out), None, kind.target == "classes"
+    )
     return torch.from_numpy(xs), torch.from_numpy(ts)

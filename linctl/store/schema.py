@@ -49,7 +49,13 @@ FIELDS: tuple[Field, ...] = (
     Field("step", "optimizer steps taken", "a whole number 0 to 2**63 - 1", new=lambda: 0),
     Field("seed", "the seed the network was built with", "None or a 64-bit whole number"),
     Field("last_x", "the last inputs used", "None or (rows, in_features)", tensors="one"),
-    Field("last_t", "the last targets used", "None or (rows, out_features)", tensors="one"),
+    Field(
+        "last_t",
+        "the last targets used",
+        "None or (rows, out_features), or (rows, 1): a class index each",
+        tensors="one",
+    ),
+    Field("classes", "the class names of a label column, in class order", "None or up to out_features labels", since=3),
     Field("history", "the history pointers", "None or {last_id, head, oldest}", since=2),
 )
 NAMES = tuple(f.name for f in FIELDS)

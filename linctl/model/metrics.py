@@ -1,0 +1,135 @@
+"""What learners read beside the loss: the class a classifier predicts and its probability, accuracy (argmax for
+several classes, the 0.5 threshold for a sigmoid output with bce) or R² for regression, and the confusion matrix.
+
+Everything here is plain torch on detached tensors; torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from linctl.model import registry
+
+THRESHOLD = 0.5  # a sigmoid output above it predicts class 1
+
+
+@dataclass
+class Classified:
+    """A classifier's reading of its output: predicted class per sample, the probabilities behind it."""
+
+    predicted: Any  # (B,) int64
+    probabilities: Any  # (B, C)
+    from_softmax: bool  # the probabilities are softmax(output): the last activation is not softmax
+    classes: list[str] | None
+
+
+def is_classifier(activation: str, classes: list[str] | None) -> bool:
+    """A network that ends in softmax/log_softmax, or that learnt class names from a label column."""
+    return activation in ("softmax", "log_softmax") or bool(classes)
+
+
+def classify(output, activation: str, classes: list[str] | None) -> Classified:
+    """The probabilities as the last activation gives them (softmax: the output; log_softmax: its exp), else the
+    softmax of the output (flagged); a single output is a sigmoid's probability of class 1."""
+    import torch
+
+    o = output.detach()
+    if o.shape[1] == 1:
+        return Classified((o[:, 0] > THRESHOLD).long(), o, False, classes)
+    if activation == "softmax":
+        probabilities, flag = o, False
+    elif activation == "log_softmax":
+        probabilities, flag = o.exp(), False
+    else:
+        probabilities, flag = torch.softmax(o, dim=1), True
+    return Classified(o.argmax(dim=1), probabilities, flag, classes)
+
+
+def metric_of(loss: str) -> str:
+    return registry.loss(loss).metric
+
+
+def true_classes(t, out_features: int):
+    """The class each target names: its index column, the largest probability, or a 0/1 target above 0.5."""
+    if t.ndim == 1:  # class indices already
+        return t
+    if out_features > 1 and t.shape[1] == 1:
+        return t[:, 0].long()
+    if t.shape[1] > 1:
+        return t.argmax(dim=1)
+    return (t[:, 0] > THRESHOLD).long()
+
+
+def predicted_classes(o):
+    return o.argmax(dim=1) if o.shape[1] > 1 else (o[:, 0] > THRESHOLD).long()
+
+
+class Tally:
+    """One epoch's metric over the batch outputs the steps computed (no extra forward): accuracy, or R² (the mean
+    over the outputs of 1 − SSE/SST, in float64)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.parts: list[Any] = []
+        self.hits: Any = None  # accuracy: a tensor sum, kept on the device (no sync per step)
+        self.count = 0
+
+    def add(self, o, t) -> None:
+        import torch
+
+        with torch.no_grad():
+            o = o.detach()
+            if self.name == "accuracy":
+                hits = (predicted_classes(o) == true_classes(t, o.shape[1])).sum()
+                self.hits = hits if self.hits is None else self.hits + hits
+                self.count += o.shape[0]
+            else:
+                o, t = o.double(), t.double()
+                self.parts.append(torch.stack([((o - t) ** 2).sum(dim=0), t.sum(dim=0), (t * t).sum(dim=0)]))
+                self.parts.append(torch.full((3, o.shape[1]), float(o.shape[0]), dtype=torch.float64))
+
+    def close(self) -> float | None:
+        """The epoch's value, and a fresh tally for the next one."""
+        import torch
+
+        if self.name == "accuracy":
+            if not self.count:
+                return None
+            value = int(self.hits) / self.count
+            self.hits, self.count = None, 0
+            return value
+        if not self.parts:
+            return None
+        sums = torch.stack(self.parts[0::2]).sum(dim=0)
+        n = torch.stack(self.parts[1::2])[:, 0, 0].sum()
+        self.parts = []
+        return r2_from(sums[0], sums[1], sums[2], n)
+
+
+def r2_from(sse, total, squares, n) -> float:
+    """1 − SSE/SST per output, averaged; SST = Σt² − (Σt)²/n. A constant target scores 1 when matched, else 0."""
+    import torch
+
+    sst = squares - total * total / n
+    scores = torch.where(sst > 0, 1 - sse / torch.where(sst > 0, sst, 1), (sse == 0).double())
+    return float(scores.mean())
+
+
+def r2(o, t) -> float:
+    """R² of outputs against targets, as the tally computes it over one batch."""
+    tally = Tally("r2")
+    tally.add(o, t)
+    value = tally.close()
+    assert value is not None
+    return value
+
+
+def confusion(o, t) -> list[list[int]]:
+    """Rows the true class, columns the predicted one (a single sigmoid output: classes 0 and 1)."""
+    import torch
+
+    classes = max(o.shape[1], 2)
+    true, predicted = true_classes(t, o.shape[1]), predicted_classes(o.detach())
+    counts = torch.bincount(true * classes + predicted, minlength=classes * classes)
+    return counts.reshape(classes, classes).tolist()
