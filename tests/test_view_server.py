@@ -15,6 +15,9 @@ from view_support import Served, tensors, wait_for
 
 from conftest import run_process
 
+# real servers (and a real browser) per module: in the slow set, which CI runs too
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("watchfiles")
