@@ -31,3 +31,43 @@ def test_each_parameter_has_its_own_change_and_the_totals_are_over_all_layers(tm
     assert changes == moved
     weights = [moved[n] for n in moved if n.endswith("weight")]
     assert math.isclose(entries[1]["weight_change"], math.sqrt(sum(w * w for w in weights)), rel_tol=1e-15)
+
+
+def test_a_run_with_held_out_samples_records_their_loss_and_metric(tmp_path):
+    import shutil
+
+    from conftest import ROOT
+
+    shutil.copy(ROOT / "examples" / "blobs.csv", tmp_path / "blobs.csv")
+    state = tmp_path / "net.safetensors"
+    assert (
+        run(
+            "inspect", "2", "4", "3", "--seed", "0", "--activation", "tanh", "--activation", "none", state=state
+        ).exit_code
+        == 0
+    )
+    trained = run_json(
+        "train",
+        "--data",
+        str(tmp_path / "blobs.csv"),
+        "--val-split",
+        "0.25",
+        "--seed",
+        "3",
+        "--loss",
+        "cross_entropy",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.1",
+        state=state,
+    )
+    entry = run_json("history", state=state)["entries"][-1]
+    assert entry["val_loss"] == trained["val_losses"][-1]
+    assert entry["val_metric"] == trained["val_metrics"][-1]
+    assert entry["metric"] == trained["metrics"][-1]
+    shown = run("history", state=state).stdout
+    assert "val m" in shown and "the loss and metric on the held-out samples" in " ".join(shown.split())
+    csv_text = run("history", "--csv", state=state).stdout
+    header, *rows = csv_text.strip().splitlines()
+    assert "val_loss" in header.split(",") and repr(trained["val_losses"][-1]) in rows[-1]

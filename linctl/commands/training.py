@@ -263,4 +263,10 @@ def progress_updater(progress):
 def last_metric(r) -> dict:
     """The history entry's metric: the last epoch's accuracy or R² (with its name)."""
     shown = [m for m in r.metrics if m is not None]
-    return {"metric": shown[-1], "metric_name": r.metric} if shown else {}
+    figures: dict = {"metric": shown[-1], "metric_name": r.metric} if shown else {}
+    if r.val_losses:  # the held-out samples' loss and metric after the last epoch evaluated
+        figures["val_loss"] = r.val_losses[-1]
+        held = [m for m in r.val_metrics if m is not None]
+        if held:
+            figures["val_metric"] = held[-1]
+    return figures

@@ -16,6 +16,9 @@ COLUMNS = (
     "step",
     "command",
     "loss",
+    "metric",
+    "val_loss",
+    "val_metric",
     "lr",
     "weight_change",
     "bias_change",
@@ -55,8 +58,9 @@ def history_view(
     grid = table(padding=(0, 1))
     grid.add_column("id", justify="right", no_wrap=True, min_width=3)
     grid.add_column("step", justify="right", no_wrap=True, min_width=4)
-    grid.add_column("command", no_wrap=True, overflow="ellipsis", max_width=18)
-    for name in ("loss", "metric", "lr", "|ΔW|", "|Δb|", "|∇W|"):
+    held_out = any(e.get("val_loss") is not None for e in entries)  # then "val" and "val m": the held-out samples'
+    grid.add_column("command", no_wrap=True, overflow="ellipsis", max_width=12 if held_out else 18)
+    for name in ("loss", "metric", *(("val", "val m") if held_out else ()), "lr", "|ΔW|", "|Δb|", "|∇W|"):
         grid.add_column(name, justify="right", no_wrap=True, min_width=6)
     grid.add_column("snap", no_wrap=True)
     for e in entries:
@@ -69,6 +73,7 @@ def history_view(
             command,
             _num(e.get("loss")),
             _metric(e),
+            *((_num(e.get("val_loss")), _metric(e, "val_metric")) if held_out else ()),
             _num(e.get("lr")),
             _num(e.get("weight_change")),
             _num(e.get("bias_change")),
@@ -76,7 +81,11 @@ def history_view(
             "✓" if e.get("snapshot") else "",
         )
     show(
-        heading(f"history of {path}  (▶ = current state; |Δ| = norm of the change, over every layer)"),
+        heading(
+            f"history of {path}  (▶ = current state; |Δ| = norm of the change, over every layer"
+            + ("; val, val m: the loss and metric on the held-out samples" if held_out else "")
+            + ")"
+        ),
         grid,
         text(
             f"'snap' entries can be restored by undo and compared by diff; the newest {keep} at most keep one, "
@@ -203,9 +212,9 @@ def diff_view(a: int, b: int, r) -> None:
     show(*parts)
 
 
-def _metric(entry: dict) -> str:
-    """train's last accuracy (as a percentage) or R²; blank for the other commands."""
-    value = entry.get("metric")
+def _metric(entry: dict, key: str = "metric") -> str:
+    """train's last accuracy (as a percentage) or R², on the training or held-out samples; blank elsewhere."""
+    value = entry.get(key)
     if value is None:
         return ""
     return f"{100 * value:.1f}%" if entry.get("metric_name") == "accuracy" else _num(value)

@@ -21,6 +21,8 @@ from linctl.store import state as state_file
 FIGURES = (
     "loss",
     "metric",
+    "val_loss",
+    "val_metric",
     "lr",
     "weight_change",
     "bias_change",
