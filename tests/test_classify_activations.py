@@ -127,7 +127,9 @@ def test_backward_shows_softmaxs_rule_in_its_by_hand_column(tmp_path):
     assert "delta0 = (delta1·W1) ⊙ (1 - h0²)" in shown.stdout
 
 
-@pytest.mark.parametrize("activation", ["softmax", "leaky_relu", "softplus"])
+@pytest.mark.parametrize(
+    "activation", ["softmax", *(pytest.param(a, marks=pytest.mark.slow) for a in ("leaky_relu", "softplus"))]
+)
 def test_the_exported_program_rebuilds_and_replays_the_new_modules(tmp_path, activation):
     state = tmp_path / "net.safetensors"
     run_json("inspect", "3", "4", "2", "--seed", "2", "--activation", activation, state=state)

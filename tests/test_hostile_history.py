@@ -199,7 +199,7 @@ def test_a_line_nested_deeper_than_linctl_writes_is_skipped(state):
 # parent pointers that go round
 
 
-@pytest.mark.parametrize("cycle", ["self", "pair", "restores"])
+@pytest.mark.parametrize("cycle", ["self", *(pytest.param(c, marks=pytest.mark.slow) for c in ("pair", "restores"))])
 def test_a_cycle_of_parents_is_one_line_and_never_a_hang(state, cycle):
     rows = entries(state)
     if cycle == "self":

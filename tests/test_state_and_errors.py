@@ -406,6 +406,7 @@ def test_console_script_version():
     assert proc.stdout.strip() == f"linctl {linctl.__version__}"
 
 
+@pytest.mark.slow
 def test_real_process_round_trip(tmp_path, monkeypatch):
     """A real process: exit codes, JSON on stdout, one-line errors on stderr, the default path."""
     monkeypatch.delenv("LINCTL_STATE", raising=False)

@@ -356,6 +356,7 @@ def long_csv(tmp_path):
     return write_csv(tmp_path / "long.csv", x, t, header="a,b,c,y")
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(state, long_csv):
     run("inspect", "3", "1", "--seed", "0", state=state)
     code, screen, stderr = _run_in_pty(
@@ -430,6 +431,7 @@ def _wait_until_locked(lock_path: Path, proc: subprocess.Popen, timeout: float =
     raise AssertionError("train never took the state's lock")
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_every_completed_step(tmp_path, state):
     gen = torch.Generator().manual_seed(4)
     x64 = torch.randn(500, 3, generator=gen, dtype=torch.float64)
