@@ -932,3 +932,18 @@ def test_step_without_gradients_says_what_to_run():
     assert str(caught.value) == (
         "no gradients to step on; run 'linctl backward --x ... --t ...' first (or use train-step)"
     )
+
+
+# ---- registry: the text each entry shows, exactly
+
+
+def test_the_local_rule_text_each_view_prints():
+    assert registry.activation("none").local_rule("dL/do", "h1", "z1") == "dL/do"
+    assert registry.activation("sigmoid").local_rule("dL/do", "h1", "z1") == "dL/do ⊙ h1(1-h1)"
+    assert registry.activation("tanh").local_rule("(delta1·W1)", "h0", "z0") == "(delta1·W1) ⊙ (1 - h0²)"
+    assert registry.activation("relu").local_rule("g", "h0", "z0") == "g ⊙ (z0 > 0)"
+    assert registry.activation("softmax").local_rule("dL/do", "h1", "z1") == "h1 ⊙ (dL/do − (dL/do·h1))"
+    assert registry.names({"a": 1, "b": 2, "c": 3}) == "a|b|c"
+    assert registry.activation("softmax").module_call() == "Softmax(dim=1)"
+    assert registry.activation("tanh").module_call() == "Tanh()"
+    assert registry.activation("none").module_call() is None
