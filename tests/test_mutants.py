@@ -947,3 +947,33 @@ def test_the_local_rule_text_each_view_prints():
     assert registry.activation("softmax").module_call() == "Softmax(dim=1)"
     assert registry.activation("tanh").module_call() == "Tanh()"
     assert registry.activation("none").module_call() is None
+
+
+def test_each_loss_says_how_many_target_values_a_sample_takes_and_how_torch_takes_them():
+    assert registry.loss("mse").target_widths(3) == (3,)
+    assert registry.loss("cross_entropy").target_widths(3) == (1, 3)  # a class index or a probability row
+    assert registry.loss("cross_entropy").target_widths(1) == (1,)
+    assert registry.loss("nll").target_widths(3) == (1,)
+    t = torch.tensor([[2.0], [0.0]], dtype=torch.float64)
+    assert torch.equal(registry.loss("nll").torch_target(t), torch.tensor([2, 0]))
+    assert registry.loss("mse").torch_target(t) is t
+
+
+@pytest.mark.parametrize("last", ["softmax", "log_softmax", "none"])
+def test_forward_rows_reads_a_classifier_as_torch_does(last):
+    net = net_of([2, 3], [last], dtype="float64", seed=4)
+    rows = [[0.5, -1.0], [2.0, 0.25]]
+    result = fw.forward_rows(net, rows)
+    torch.manual_seed(4)
+    plain = torch.nn.Linear(2, 3, dtype=torch.float64)
+    z = plain(torch.tensor(rows, dtype=torch.float64)).detach()
+    if last == "none":
+        assert result.classified is None  # no softmax and no class names: not read as a classifier
+        return
+    out = torch.softmax(z, dim=1) if last == "softmax" else torch.log_softmax(z, dim=1)
+    assert torch.equal(result.output, out)
+    assert torch.equal(result.classified.predicted, out.argmax(dim=1))
+    assert torch.equal(result.classified.probabilities, out if last == "softmax" else out.exp())
+    assert result.classified.from_softmax is False
+    with pytest.raises(UsageError):
+        fw.forward_rows(net, [[1.0, 2.0, 3.0]])
