@@ -215,3 +215,11 @@ def run_fast(*argv: str, input: str | None = None, env: dict | None = None) -> R
         sys.stderr.flush()
         stdout, stderr = streams[0].getvalue(), streams[1].getvalue()
     return Result(code, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
+
+
+def exported_program_state(state: Path, program: Path) -> dict:
+    """`linctl export --python PROGRAM` of the state's session, run in a fresh interpreter: the state_dict it prints."""
+    assert run("export", "--python", str(program), state=state).exit_code == 0
+    ran = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout.strip().splitlines()[-1])

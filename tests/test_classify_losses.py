@@ -9,8 +9,6 @@ one run and over separate invocations equal to the plain loop.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.testing import assert_close
 
-from conftest import exact, rows, run, run_json
+from conftest import exact, exported_program_state, rows, run, run_json
 from linctl.model import registry
 
 X = [[1.0, 2.0, -1.0], [0.5, -1.5, 2.0], [-1.0, 0.3, 0.7], [2.5, -0.2, 0.1], [0.2, 0.4, -2.0]]
@@ -280,9 +278,6 @@ def test_the_exported_program_replays_cross_entropy_steps(tmp_path):
         F.cross_entropy(net(torch.tensor(X)), target).backward()
         opt.step()
     program = tmp_path / "session.py"
-    assert run("export", "--python", str(program), state=state).exit_code == 0
-    ran = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    replayed = json.loads(ran.stdout.strip().splitlines()[-1])
+    replayed = exported_program_state(state, program)
     for name, value in net.state_dict().items():
         exact(replayed[name], value)

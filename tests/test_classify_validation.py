@@ -5,16 +5,12 @@ and export --python still hold). Every number is the plain loop's, built in the 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import exact, rows, run, run_json
+from conftest import exact, exported_program_state, rows, run, run_json
 
 X = [[1.0, 2.0], [0.5, -1.0], [-1.0, 0.3], [2.5, -0.2], [0.2, 0.4], [-2.0, -1.5], [1.5, 1.0], [-0.5, 2.0],
      [0.7, -0.3], [-1.2, 1.1]]  # fmt: skip
@@ -104,10 +100,7 @@ def test_patience_stops_and_keeps_the_best_epoch_and_history_holds_it(tmp_path):
         exact(layer["bias"], linear.bias)
 
     program = tmp_path / "session.py"
-    assert run("export", "--python", str(program), state=state).exit_code == 0
-    ran = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    replayed = json.loads(ran.stdout.strip().splitlines()[-1])
+    replayed = exported_program_state(state, program)
     for name, value in net.state_dict().items():
         exact(replayed[name], value)
 

@@ -9,15 +9,12 @@ torch's, built in the test.
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import exact, run, run_json
+from conftest import exact, exported_program_state, run, run_json
 from linctl.model import registry
 
 
@@ -97,10 +94,7 @@ def test_an_activation_and_a_loss_added_to_the_registry_alone_work_in_every_comm
     exact(stepped["layers"][0]["weight"], net[0].weight)
 
     program = tmp_path / "s.py"
-    assert run("export", "--python", str(program), state=state).exit_code == 0
-    ran = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    replayed = json.loads(ran.stdout.strip().splitlines()[-1])
+    replayed = exported_program_state(state, program)
     for name, value in net.state_dict().items():
         exact(replayed[name], value)
 
