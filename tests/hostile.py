@@ -129,3 +129,11 @@ def deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def working_copy(built: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the built state in a folder of its own, the commands running in another (export writes there)."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return copy_state(built, tmp_path / "state")

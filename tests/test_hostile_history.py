@@ -17,7 +17,6 @@ from conftest import run, run_fast
 from hostile import (
     HISTORY_READERS,
     TRAIN_STEP,
-    copy_state,
     deadline,
     entries,
     entry_point,
@@ -26,6 +25,7 @@ from hostile import (
     index_of,
     one_line,
     process,
+    working_copy,
     write_entries,
 )
 
@@ -45,10 +45,7 @@ def built(tmp_path_factory) -> Path:
 @pytest.fixture
 def state(built, tmp_path, monkeypatch) -> Path:
     """A copy of it; the commands run in a folder of their own (export --python writes there)."""
-    (tmp_path / "state").mkdir()
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    return copy_state(built, tmp_path / "state")
+    return working_copy(built, tmp_path, monkeypatch)
 
 
 def refused_everywhere(state: Path, code: int, *words: str, train_step_says: tuple[str, ...]) -> None:

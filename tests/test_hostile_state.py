@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run, run_fast
-from hostile import TRAIN_STEP, copy_state, deadline, entry_point, files, one_line, process
+from hostile import TRAIN_STEP, copy_state, deadline, entry_point, files, one_line, process, working_copy
 
 READERS = (
     ("inspect",),
@@ -36,10 +36,7 @@ def built(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def state(built, tmp_path, monkeypatch) -> Path:
-    (tmp_path / "state").mkdir()
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    return copy_state(built, tmp_path / "state")
+    return working_copy(built, tmp_path, monkeypatch)
 
 
 def rewrite_metadata(state: Path, change) -> None:
