@@ -99,6 +99,7 @@ _REPLAYED = (
     "val",
     "val_split",
     "patience",
+    "nproc",
 )
 
 

@@ -10,6 +10,7 @@ import typer
 
 from linctl import session
 from linctl.commands.holdout import Holdout, PatienceOpt, ValOpt, ValSplitOpt, held_out
+from linctl.commands.parallel import NprocOpt, in_world, launched, world_for
 from linctl.errors import UsageError
 from linctl.optimizer_options import NO_CHOICE, OptimizerChoice, optimizer_options
 from linctl.options import (
@@ -74,6 +75,7 @@ def train(
     val: ValOpt = None,
     val_split: ValSplitOpt = None,
     patience: PatienceOpt = None,
+    nproc: NprocOpt = None,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     choice: OptimizerChoice = NO_CHOICE,
@@ -85,37 +87,104 @@ def train(
 ) -> None:
     """Many steps over data, with progress, a summary and a loss curve. Ctrl-C stops cleanly."""
     from linctl import parsing
-    from linctl.commands.stepping import read_table, samples_given
-    from linctl.model.spec import activations_for
-    from linctl.optim.loop import prepare_samples
     from linctl.render.training import train_json, train_view
     from linctl.render.widgets import emit
 
     refuse_mixed(steps, epochs, data, x, t)
     parsing.check_seed(seed)
     holdout = Holdout.checked(val, val_split, patience, seed)
-    table = read_table(data) if data is not None else None
     x_rows, t_rows = samples_given(x, t)
+    world = world_for(nproc)
+    launched(nproc, world)
     path = session.path_of(state)
     notes: list[str] = []
     run = Run(steps=steps, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
     show_progress = not (as_json or quiet) and sys.stdout.isatty()
+    given = Given(data, targets, x_rows, t_rows, loss, activation, holdout, choice)
 
     with deferred_sigint() as stop:
-
-        def work(net):
-            xs, ts = samples_for(net, table, targets, x_rows, t_rows, notes, loss)
-            xs, ts = prepare_samples(net, xs, ts, loss=loss, table=table, notes=notes)
-            acts = activations_for(net.specs, activation)
-            xs, ts, watch = held_out(net, xs, ts, holdout, targets, loss, acts, seed, notes)
-            plan = choice.plan(net.data.get("optimizer"))
-            return run_training(net, plan, xs, ts, loss, acts, run, show_progress, stop, watch)
-
-        result = session.change(path, device, work, history_figures)
+        if world is None:
+            result = transaction(path, device, given, run, show_progress, stop, notes)
+        else:
+            result = in_world(
+                world,
+                device,
+                lambda group, announcer: transaction(
+                    path, device, given, run, show_progress, stop, notes, (group, announcer)
+                ),
+                lambda group, payload: follow_training(group, payload, device, stop),
+            )
+            if result is None:  # another rank: rank 0 reports
+                return
+    table = given.table
     picture = after_training_plot(path, device, table, targets, activation, notes) if plot and not as_json else None
     emit(as_json, lambda: train_json(result), lambda: train_view(result, log, picture), notes + result.notes)
     if result.interrupted:
         stopped(result, path)
+
+
+@dataclass
+class Given:
+    """What train was given to learn from, and how; the data file is read inside the transaction (by rank 0 alone)."""
+
+    data: str | None
+    targets: int | None
+    x_rows: list | None
+    t_rows: list | None
+    loss: str
+    activation: list[str] | None
+    holdout: Holdout
+    choice: OptimizerChoice
+    table: object = None
+
+
+def samples_given(x, t):
+    from linctl.commands.stepping import samples_given as given
+
+    return given(x, t)
+
+
+def transaction(path, device, given: Given, run: Run, show_progress: bool, stop, notes: list[str], lead=None):
+    """Read the data, then lock, load, train, save and record; `lead`: (group, announcer) on rank 0 of several."""
+    from linctl.commands.stepping import read_table
+    from linctl.model.spec import activations_for
+    from linctl.optim.loop import prepare_samples
+
+    given.table = read_table(given.data) if given.data is not None else None
+    loss = given.loss
+
+    def work(net):
+        xs, ts = samples_for(net, given.table, given.targets, given.x_rows, given.t_rows, notes, loss)
+        xs, ts = prepare_samples(net, xs, ts, loss=loss, table=given.table, notes=notes)
+        acts = activations_for(net.specs, given.activation)
+        xs, ts, watch = held_out(net, xs, ts, given.holdout, given.targets, loss, acts, run.seed, notes)
+        plan = given.choice.plan(net.data.get("optimizer"))
+        if lead is not None:
+            return lead_run(lead, net, plan, xs, ts, loss, acts, run, show_progress, stop, watch)
+        return run_training(net, plan, xs, ts, loss, acts, run, show_progress, stop, watch)
+
+    return session.change(path, device, work, history_figures)
+
+
+def lead_run(lead, net, plan, xs, ts, loss: str, acts: list[str], run: Run, show_progress: bool, stop, watch):
+    from linctl.commands.parallel import lead_training
+
+    group, announcer = lead
+    if not show_progress:
+        return lead_training(group, announcer, net, plan, xs, ts, loss, acts, run, None, stop, watch)
+    with progress_bar() as progress:
+        update = progress_updater(progress, per_step=samples_per_step(xs.shape[0], run.batch_size))
+        return lead_training(group, announcer, net, plan, xs, ts, loss, acts, run, update, stop, watch)
+
+
+def samples_per_step(samples: int, batch_size: int | None) -> int:
+    return min(batch_size or samples, samples)
+
+
+def follow_training(group, payload, device, stop) -> None:
+    from linctl.commands.parallel import follow_training as follow
+
+    follow(group, payload, device, stop)
 
 
 def stopped(result, path) -> None:
@@ -240,22 +309,26 @@ def progress_bar():
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         transient=True,
     )
 
 
-def progress_updater(progress):
+def progress_updater(progress, per_step: int | None = None):
+    """`per_step`: the samples of one step over all processes, for the samples per second of a parallel run."""
     import time
 
-    task = progress.add_task("train", total=None, loss="…")
+    task = progress.add_task("train", total=None, loss="…", rate="")
     last = [0.0]
+    began = time.monotonic()
 
     def update(done, total, value):
         now = time.monotonic()
         if now - last[0] > 0.1 or done == total:
             last[0] = now
-            progress.update(task, completed=done, total=total, loss=f"{value.item():.4g}")
+            rate = f"{done * per_step / max(now - began, 1e-9):,.0f} samples/s" if per_step else ""
+            progress.update(task, completed=done, total=total, loss=f"{value.item():.4g}", rate=rate)
 
     return update
 

@@ -89,21 +89,28 @@ class Tally:
                 self.parts.append(torch.stack([((o - t) ** 2).sum(dim=0), t.sum(dim=0), (t * t).sum(dim=0)]))
                 self.parts.append(torch.full((3, o.shape[1]), float(o.shape[0]), dtype=torch.float64))
 
-    def close(self) -> float | None:
-        """The epoch's value, and a fresh tally for the next one."""
+    def close(self, reduce=None) -> float | None:
+        """The epoch's value, and a fresh tally for the next one. `reduce` sums a tensor over the processes of a
+        data-parallel run (in place), so that every rank's batches count."""
         import torch
 
         if self.name == "accuracy":
-            if not self.count:
-                return None
-            value = int(self.hits) / self.count
+            hits = torch.zeros((), dtype=torch.int64) if self.hits is None else self.hits.to(torch.int64)
+            counts = torch.stack([hits, torch.tensor(self.count, dtype=torch.int64, device=hits.device)])
+            if reduce is not None:
+                reduce(counts)
             self.hits, self.count = None, 0
-            return value
-        if not self.parts:
-            return None
-        sums = torch.stack(self.parts[0::2]).sum(dim=0)
-        n = torch.stack(self.parts[1::2])[:, 0, 0].sum()
+            return int(counts[0]) / int(counts[1]) if int(counts[1]) else None
+        sums = torch.stack(self.parts[0::2]).sum(dim=0) if self.parts else None
+        n = torch.stack(self.parts[1::2])[:, 0, 0].sum() if self.parts else None
         self.parts = []
+        if reduce is not None:
+            if sums is None:  # this rank took no step this epoch: its share is nothing
+                return None
+            reduce(sums)
+            reduce(n)
+        if sums is None:
+            return None
         return r2_from(sums[0], sums[1], sums[2], n)
 
 

@@ -65,6 +65,9 @@ class TrainResult:
     val_losses: list[float] = field(default_factory=list)  # per epoch, on the held-out samples
     val_metrics: list[float | None] = field(default_factory=list)
     best_epoch: int | None = None  # lowest validation loss (its weights kept with --patience)
+    nproc: int = 1  # processes that shared each step (data parallel: --nproc or torchrun)
+    sampler_seed: int | None = None  # DistributedSampler's seed, in a data-parallel run
+    padded: int = 0  # samples DistributedSampler repeated to even the ranks' shares
 
     @property
     def loss_first(self) -> float | None:
@@ -270,15 +273,17 @@ def batches(x, t, order, batch: int, device):
             yield x[idx], t[idx]
 
 
-def stepper(net: Network, optimizer, loss: str, activations: list[str], tally=None):
+def stepper(net: Network, optimizer, loss: str, activations: list[str], tally=None, forward=None):
     """The loop body: zero_grad, forward, loss, backward, step; returns the loss (a tensor, not synced).
-    The batch's outputs (before the step) go to `tally`, the epoch's metric."""
+    The batch's outputs (before the step) go to `tally`, the epoch's metric. `forward` runs the network
+    (DistributedDataParallel's, which all-reduces the gradients in backward); by default its own output."""
     last = activations[-1]
     check_range = range_checked(loss, last)
+    run = forward if forward is not None else (lambda xb: net.output(xb, activations))
 
     def one_step(xb, tb, number: int):
         optimizer.zero_grad()
-        o = net.output(xb, activations)
+        o = run(xb)
         if check_range:
             check_output(loss, last, o.detach(), step=number)
         try:

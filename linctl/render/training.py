@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from linctl.render.cells import fmt
 from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
+from linctl.render.parallel import parallel_facts, parallel_json
 from linctl.render.step import settings_json
 from linctl.render.widgets import changed_matrix, heading, kv, matrix, settings_text, show, tensor_view, vector
 
@@ -36,6 +37,7 @@ def train_json(r) -> dict:
         "val_losses": r.val_losses,
         "val_metrics": r.val_metrics,
         "best_epoch": r.best_epoch,
+        **parallel_json(r),
     }
     if len(r.layers) == 1:
         top["activation"] = r.activations[0]
@@ -96,6 +98,7 @@ def train_view(r, log: bool = False, picture=None) -> None:
         *metric_facts(r),
         ("time", f"{r.seconds:.3f} s  ({r.steps / r.seconds:,.0f} steps/s)" if r.seconds > 0 else "0 s"),
         ("step count", str(r.step)),
+        *parallel_facts(r),
     ]
     parts = [heading("train"), kv(facts)]
     for layer in r.layers:

@@ -331,6 +331,8 @@ def _block(path: Path, entry: dict, specs: list[spec.LayerSpec], side: _Side, no
     writer = REPLAYERS.get(command) if isinstance(command, str) else None
     if writer is None:
         return _snapshot_block(path, entry, side, f"'{command}' is not replayed")
+    if replay.get("nproc") is not None:  # all-reduced over processes: equal to one process only to rounding
+        return _snapshot_block(path, entry, side, f"'{command}' ran on several processes")
     return writer(_Replay(path, entry, replay, specs, side))
 
 

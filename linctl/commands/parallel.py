@@ -1,0 +1,135 @@
+"""`--nproc N` and torchrun for train, backward and train-step: outside a world, start the workers; inside
+one, rank 0 runs the command's one transaction (lock, load, work, checked save, history) and hands the
+network and samples to the other ranks, which compute beside it and never touch the state file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from linctl import session
+from linctl.options import OUTPUT, whole
+from linctl.parallel.world import World
+
+NprocOpt = Annotated[
+    int | None,
+    whole("--nproc", "Run on N processes with torch.distributed (gloo; nccl with --device cuda).", OUTPUT, least=1),
+]
+
+
+def world_for(nproc: int | None) -> World | None:
+    """The world torchrun or the launcher made for this process (None when it runs alone); --nproc must agree."""
+    from linctl.parallel.world import check_nproc, from_environment
+
+    world = from_environment()
+    check_nproc(nproc, world)
+    return world
+
+
+def launched(nproc: int | None, world: World | None) -> None:
+    """`--nproc N` in a plain process: the same command line on N workers; this process exits as they do."""
+    if world is None and nproc is not None:
+        from linctl.parallel.launch import launch
+
+        raise typer.Exit(launch(nproc, list(session.command_line)))
+
+
+class Announcer:
+    """Rank 0's one broadcast: the work's payload, or, when rank 0 fails first, the exit code the others take."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.done = False
+
+    def send(self, payload: dict) -> None:
+        from linctl.parallel.world import broadcast
+
+        self.done = True
+        broadcast(self.world, payload)
+
+
+def in_world(
+    world: World,
+    device: str | None,
+    lead: Callable[[World, Announcer], Any],
+    follow: Callable[[World, dict], None],
+) -> Any:
+    """Join the process group; rank 0 leads (and announces), the others follow what it sends. Rank 0's result,
+    or None on the other ranks."""
+    from linctl.parallel.world import broadcast, joined
+
+    with joined(world, device) as group:
+        if group.leader:
+            announcer = Announcer(group)
+            try:
+                return lead(group, announcer)
+            except BaseException as exc:
+                if not announcer.done and group.size > 1:
+                    code = exc.code if isinstance(exc, typer.Exit) else getattr(exc, "exit_code", 1)
+                    try:
+                        announcer.send({"error": code})
+                    except Exception:  # the others are gone already: rank 0's own line says what went wrong
+                        pass
+                raise
+        payload = broadcast(group, None)
+        if payload.get("error") is not None:  # rank 0 failed before the work began, and says why
+            raise typer.Exit(int(payload["error"]))
+        follow(group, payload)
+        return None
+
+
+def network_from(payload: dict, device: str | None):
+    from linctl.model.devices import resolve_device
+    from linctl.model.network import Network
+
+    return Network(payload["state"], resolve_device(device))
+
+
+def lead_training(
+    group: World, announcer: Announcer, net, plan, xs, ts, loss: str, acts: list[str], run, progress, stop, watch
+):
+    """Rank 0's train: the network, its optimizer state and the samples to every rank, then its own part."""
+    import secrets
+
+    from linctl.parallel.train import Schedule, train_rank
+
+    seed = run.seed if run.seed is not None else secrets.randbelow(2**31)
+    schedule = Schedule(steps=run.steps, epochs=run.epochs, batch_size=run.batch_size, shuffle=run.shuffle, seed=seed)
+    payload = {"state": net.to_state(), "plan": plan, "x": xs, "t": ts, "loss": loss, "acts": acts, "run": schedule}
+    announcer.send(payload)
+    result = train_rank(
+        group,
+        net,
+        plan,
+        xs,
+        ts,
+        loss=loss,
+        activations=acts,
+        run=schedule,
+        progress=progress,
+        should_stop=lambda: stop.requested,
+        watch=watch,
+    )
+    if run.shuffle and run.seed is None:
+        result.notes.append(f"DistributedSampler's seed was drawn: {seed}; give --seed {seed} to repeat this run")
+    return result
+
+
+def follow_training(group: World, payload: dict, device: str | None, stop) -> None:
+    """Another rank's train: the same loop over its own part of the samples; nothing printed, nothing saved."""
+    from linctl.parallel.train import train_rank
+
+    net = network_from(payload, device)
+    train_rank(
+        group,
+        net,
+        payload["plan"],
+        payload["x"],
+        payload["t"],
+        loss=payload["loss"],
+        activations=payload["acts"],
+        run=payload["run"],
+        should_stop=lambda: stop.requested,
+    )

@@ -1,0 +1,132 @@
+"""`train` on several processes: the plain torch loop of optim/loop.py with each rank's part of the samples
+(DistributedSampler) and the network in DistributedDataParallel. Every rank steps the same parameters with the
+same all-reduced gradient; rank 0 alone reports and saves."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from linctl.model import metrics, registry
+from linctl.model.network import Network
+from linctl.model.samples import loss_notes
+from linctl.optim.loop import TrainResult, finish, moved_layers, readings, run_epoch, schedule, stepper
+from linctl.optim.settings import Plan
+from linctl.optim.torch_step import build
+from linctl.parallel import shard
+from linctl.parallel.world import World, collective, summed
+from linctl.tensors import copied
+
+# Ctrl-C is agreed on by all ranks every this many steps (one small all-reduce), and after each epoch
+AGREE_EVERY = 16
+
+
+@dataclass(frozen=True)
+class Schedule:
+    steps: int | None
+    epochs: int | None
+    batch_size: int | None
+    shuffle: bool
+    seed: int
+
+
+class Agreement:
+    """Stopping decided together: a rank's Ctrl-C, or rank 0's early stop, stops every rank after the same step."""
+
+    def __init__(self, world: World, requested: Callable[[], bool]):
+        self.world, self.requested, self.calls = world, requested, 0
+
+    def _agreed(self, *flags: bool) -> list[bool]:
+        import torch
+
+        tensor = torch.tensor([float(f) for f in flags])
+        return [bool(v) for v in summed(self.world, tensor, op="max").tolist()]
+
+    def every_step(self) -> bool:
+        self.calls += 1
+        if not self.world.joined:
+            return self.requested()
+        return self.calls % AGREE_EVERY == 0 and self._agreed(self.requested())[0]
+
+    def after_epoch(self, watch) -> tuple[bool, bool]:
+        """(interrupted, stop early): after the epoch's metric, before the next epoch begins."""
+        early = watch.after_epoch() if watch is not None else False
+        interrupted, early = self._agreed(self.requested(), early)
+        return interrupted, early
+
+
+def train_rank(
+    world: World,
+    net: Network,
+    plan: Plan,
+    x,
+    t,
+    *,
+    loss: str,
+    activations: list[str],
+    run: Schedule,
+    progress=None,
+    should_stop: Callable[[], bool] = lambda: False,
+    watch=None,
+) -> TrainResult | None:
+    """This rank's part of the run; the result on rank 0 (None on the others)."""
+    with collective(world, "a training step"):
+        return _train_rank(world, net, plan, x, t, loss, activations, run, progress, should_stop, watch)
+
+
+def _train_rank(world, net, plan, x, t, loss, activations, run, progress, should_stop, watch) -> TrainResult | None:
+    import torch
+
+    samples = x.shape[0]
+    order = shard.Order(samples, world, run.shuffle, run.seed)
+    per_rank = shard.rank_batch(run.batch_size, samples, world)
+    per_rank, _per_epoch, total = schedule(order.shard_size, per_rank, run.steps, run.epochs)
+    x, t = x.to(device=net.device, dtype=net.dtype), t.to(device=net.device, dtype=net.dtype)
+    t = registry.loss(loss).torch_target(t)
+    before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
+    model = shard.wrapped(net, activations, world)
+    optimizer = build(net, plan, net.data.get("optimizer"))
+    tally = metrics.Tally(metrics.metric_of(loss))
+    one_step = stepper(net, optimizer, loss, activations, tally, forward=model)
+    agreement = Agreement(world, should_stop)
+    losses: list[Any] = []
+    per_epoch: list[float | None] = []
+    epoch, interrupted, started = 0, False, time.perf_counter()
+    while len(losses) < total and not interrupted:
+        indices = order.epoch(epoch)
+        epoch += 1
+        cut = run_epoch(shard.batches(x, t, indices, per_rank), one_step, losses, total, progress, agreement.every_step)
+        per_epoch.append(tally.close(reduce=lambda v: summed(world, v)))
+        asked, early = agreement.after_epoch(watch)
+        interrupted = cut or (asked and len(losses) < total)
+        if early:
+            break
+    mean_losses = summed(world, torch.stack(losses)) / world.size if losses else None
+    seconds = time.perf_counter() - started
+    if not world.leader:
+        return None
+    kept = finish(net, plan, optimizer, len(losses), watch)
+    return TrainResult(
+        steps=len(losses),
+        epochs=epoch,
+        planned_steps=total,
+        batch_size=per_rank * world.size,
+        samples=samples,
+        shuffle=run.shuffle,
+        losses=mean_losses.cpu().tolist() if mean_losses is not None else [],
+        layers=moved_layers(net, before, activations),
+        step=net.data["step"],
+        seconds=seconds,
+        optimizer=plan.name,
+        settings=dict(plan.settings),
+        loss_name=loss,
+        activations=list(activations),
+        interrupted=interrupted,
+        notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
+        nproc=world.size,
+        sampler_seed=run.seed,
+        padded=order.padded,
+        **readings(net, x, t, loss, activations, per_epoch, watch),
+    )
