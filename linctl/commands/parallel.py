@@ -133,3 +133,38 @@ def follow_training(group: World, payload: dict, device: str | None, stop) -> No
         run=payload["run"],
         should_stop=lambda: stop.requested,
     )
+
+
+def lead_lesson(group: World, announcer: Announcer, net, rows, loss: str, acts: list[str], keep: bool):
+    """Rank 0's backward on several processes: the samples checked and remembered, the network and samples to
+    every rank, then its own share."""
+    from linctl.model import samples
+    from linctl.parallel.lesson import lesson_rank
+
+    x_rows, t_rows, place = rows
+    x, t = samples.checked_tensors(net, x_rows, t_rows, loss, place)
+    samples.remember_inputs(net.data, x, t)
+    announcer.send({"state": net.to_state(), "x": x, "t": t, "loss": loss, "acts": acts, "keep": keep})
+    result = lesson_rank(group, net, x, t, loss, acts, keep)
+    assert result is not None  # rank 0 gets the result
+    result.notes = list(net.notes) + samples.loss_notes(loss, acts[-1])
+    return result
+
+
+def follow_lesson(group: World, payload: dict, device: str | None) -> None:
+    from linctl.parallel.lesson import lesson_rank
+
+    net = network_from(payload, device)
+    lesson_rank(group, net, payload["x"], payload["t"], payload["loss"], payload["acts"], payload["keep"])
+
+
+def lead_lesson_step(group: World, announcer: Announcer, net, rows, loss: str, acts: list[str], plan):
+    """Rank 0's train-step on several processes: zero_grad, the lesson's backward, then its optimizer step (the
+    other ranks would take the same step; only rank 0's is saved)."""
+    from linctl.optim.step import step
+    from linctl.parallel.lesson import LessonStep
+
+    cleared = net.has_grads()
+    lesson = lead_lesson(group, announcer, net, rows, loss, acts, keep=False)
+    stepped = step(net, plan)
+    return LessonStep(lesson=lesson, step=stepped, grads_cleared=cleared, notes=lesson.notes + list(plan.notes))

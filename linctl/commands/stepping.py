@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from linctl import session
+from linctl.commands.parallel import NprocOpt, in_world, launched, world_for
 from linctl.errors import UsageError
 from linctl.optimizer_options import NO_CHOICE, OptimizerChoice, optimizer_options
 from linctl.options import (
@@ -36,6 +37,7 @@ def backward(
     targets: TargetsOpt = None,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
+    nproc: NprocOpt = None,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -52,8 +54,14 @@ def backward(
     table = data_table("backward", data, x_rows, t_rows)
     if table is None and (x_rows is None or t_rows is None):
         raise UsageError("backward: needs --x and --t, like --x 1,1 --t 1 (or --data FILE)")
+    world = world_for(nproc)
+    launched(nproc, world)
     path = session.path_of(state)
     notes: list[str] = []
+    if world is not None:
+        return backward_in_world(
+            world, path, device, (table, targets, x_rows, t_rows), loss, activation, notes, as_json
+        )
 
     def work(net):
         xs, ts, place = given_samples(net, table, targets, x_rows, t_rows, loss, notes)
@@ -114,6 +122,7 @@ def train_step(
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     choice: OptimizerChoice = NO_CHOICE,
+    nproc: NprocOpt = None,
     device: DeviceOpt = "cpu",
     state: StateOpt = None,
     as_json: JsonOpt = False,
@@ -132,6 +141,11 @@ def train_step(
     notes: list[str] = []
 
     table = data_table("train-step", data, x_rows, t_rows)
+    world = world_for(nproc)
+    launched(nproc, world)
+    if world is not None:
+        given = (table, targets, x_rows, t_rows)
+        return backward_in_world(world, path, device, given, loss, activation, notes, as_json, choice)
 
     def work(net):
         xs, ts, place = given_samples(net, table, targets, x_rows, t_rows, loss, notes)
@@ -144,6 +158,39 @@ def train_step(
     warning = finite_or_warn(result.backward.loss)
     if warning:
         note(warning)
+
+
+def backward_in_world(world, path, device, given, loss: str, activation, notes: list[str], as_json: bool, choice=None):
+    """backward (or, with `choice`, train-step) on several processes: rank 0's transaction and the lesson's view."""
+    from linctl.commands.parallel import follow_lesson, lead_lesson, lead_lesson_step
+    from linctl.model.spec import activations_for
+    from linctl.render.parallel import lesson_json, lesson_step_json, lesson_step_view, lesson_view
+    from linctl.render.widgets import emit
+
+    table, targets, x_rows, t_rows = given
+
+    def lead(group, announcer):
+        def work(net):
+            rows = given_samples(net, table, targets, x_rows, t_rows, loss, notes)
+            acts = activations_for(net.specs, activation)
+            if choice is None:
+                return lead_lesson(group, announcer, net, rows, loss, acts, keep=True)
+            return lead_lesson_step(group, announcer, net, rows, loss, acts, choice.plan(net.data.get("optimizer")))
+
+        figures = (
+            (lambda r: {"loss": r.loss, "lr": None})
+            if choice is None
+            else (lambda r: {"loss": r.lesson.loss, "lr": r.step.lr})
+        )
+        return session.change(path, device, work, figures)
+
+    result = in_world(world, device, lead, lambda group, payload: follow_lesson(group, payload, device))
+    if result is None:  # another rank: rank 0 reports
+        return
+    if choice is None:
+        emit(as_json, lambda: lesson_json(result), lambda: lesson_view(result), notes + result.notes)
+    else:
+        emit(as_json, lambda: lesson_step_json(result), lambda: lesson_step_view(result), notes + result.notes)
 
 
 def data_table(command: str, data: str | None, x_rows, t_rows):

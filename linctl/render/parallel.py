@@ -4,6 +4,8 @@ full batch)."""
 
 from __future__ import annotations
 
+from linctl.render.cells import fmt
+
 
 def throughput(r) -> float | None:
     return r.steps * r.batch_size / r.seconds if r.seconds > 0 else None
@@ -38,3 +40,106 @@ def parallel_json(r) -> dict:
             "samples_per_second": throughput(r),
         }
     }
+
+
+# --------------------------------------------------------------------------
+# backward / train-step --nproc: the lesson
+
+SHOWN_ENTRIES = 8  # a gradient with more entries shows its first ones in the comparison table
+
+
+def _samples_text(indices: list[int]) -> str:
+    shown = ", ".join(str(i + 1) for i in indices[:12])
+    return shown + (f", … ({len(indices)})" if len(indices) > 12 else "")
+
+
+def lesson_json(r) -> dict:
+    from linctl.tensors import plain
+
+    return {
+        "nproc": r.nproc,
+        "samples": r.samples,
+        "padded": r.padded,
+        "loss_name": r.loss_name,
+        "activations": r.activations,
+        "ranks": [
+            {"rank": p.rank, "samples": p.samples, "loss": p.loss, "grads": {n: plain(g) for n, g in p.grads.items()}}
+            for p in r.ranks
+        ],
+        "all_reduced": {n: plain(g) for n, g in r.all_reduced.items()},
+        "same_on_every_rank": r.same_on_every_rank,
+        "full_batch": {n: plain(g) for n, g in r.full_batch.items()},
+        "full_batch_loss": r.full_loss,
+        "largest_difference": r.largest_difference,
+        "loss": r.loss,
+        "grads": {n: None if g is None else plain(g) for n, g in r.grads.items()},
+    }
+
+
+def lesson_parts(r) -> list:
+    from linctl.render.cells import text
+    from linctl.render.widgets import heading, kv
+
+    pad = f" ({r.padded} repeated to even the shares, as DistributedSampler does)" if r.padded else ""
+    facts = [
+        ("processes", f"{r.nproc}, torch.distributed; rank r takes samples r+1, r+1+{r.nproc}, … (DistributedSampler, in order)"),
+        *[(f"rank {p.rank}", f"samples {_samples_text(p.samples)}   loss {fmt(p.loss)}") for p in r.ranks],
+        ("mean loss", f"{fmt(r.loss)}   (full batch of {r.samples}{pad}: {fmt(r.full_loss)})"),
+    ]
+    parts = [heading(f"backward() on {r.nproc} processes: each rank's gradient, all-reduced"), kv(facts)]
+    for name in r.all_reduced:
+        parts.append(_comparison(name, r))
+    same = "the same on every rank, bit for bit" if r.same_on_every_rank else "NOT the same on every rank"
+    parts.append(
+        text(
+            f"all-reduced = the mean of the ranks' gradients, {same}; largest |all-reduced − full batch| = "
+            f"{r.largest_difference:.3g} ({r.dtype} rounding{'; the repeated samples count twice' if r.padded else ''})"
+        )
+    )
+    return parts
+
+
+def _comparison(name: str, r):
+    from linctl.render.cells import shape, table
+
+    entries = r.all_reduced[name].reshape(-1).shape[0]
+    shown = min(entries, SHOWN_ENTRIES)
+    more = f", first {shown} of {entries} entries" if entries > shown else ""
+    grid = table(f"{name}.grad  shape {shape(r.all_reduced[name])}{more}")
+    grid.add_column("")
+    for k in range(shown):
+        grid.add_column(f"[{k}]", justify="right")
+
+    def row(label: str, tensor) -> None:
+        grid.add_row(label, *[fmt(v) for v in tensor.reshape(-1)[:shown].tolist()])
+
+    for part in r.ranks:
+        row(f"rank {part.rank} alone", part.grads[name])
+    row("all-reduced mean", r.all_reduced[name])
+    row("full batch", r.full_batch[name])
+    return grid
+
+
+def lesson_view(r) -> None:
+    from linctl.render.widgets import show
+
+    show(*lesson_parts(r))
+
+
+def lesson_step_json(r) -> dict:
+    from linctl.render.step import step_json
+
+    return {**lesson_json(r.lesson), **step_json(r.step), "grads_cleared": r.grads_cleared}
+
+
+def lesson_step_view(r) -> None:
+    from linctl.render.step import step_parts
+    from linctl.render.widgets import heading, show, text
+
+    cleared = "the stored gradients were cleared; " if r.grads_cleared else ""
+    show(
+        text(f"optimizer.zero_grad(): {cleared}every .grad = None"),
+        *lesson_parts(r.lesson),
+        heading("optimizer.step() on the all-reduced gradient (every rank takes the same step; rank 0 saves)"),
+        *step_parts(r.step),
+    )
