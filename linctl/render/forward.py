@@ -4,7 +4,7 @@ each output written out as w·x + b, and the bias-broadcast trap."""
 from __future__ import annotations
 
 from linctl.render.cells import fmt, fmt_input, text
-from linctl.render.layers import layer_entry, layer_title, symbols, with_layers
+from linctl.render.layers import Symbols, layer_entry, symbols, titled, value_of, with_layers
 from linctl.render.widgets import heading, matrix, samples, show, verdict
 from linctl.tensors import plain
 
@@ -61,8 +61,8 @@ def write_out(layer, symbol: str = "y") -> list[str]:
     n_out = layer.linear.shape[1]
     if n_in > WRITE_OUT_LIMIT or n_out * batch > WRITE_OUT_LIMIT:
         return []
-    weight, x, y = layer.weight.tolist(), layer.x.tolist(), layer.linear.tolist()
-    bias = layer.bias.tolist() if layer.bias is not None else None
+    weight, x, y = layer.param("weight").value.tolist(), layer.x.tolist(), layer.linear.tolist()
+    bias = value_of(layer, "bias").tolist() if layer.param("bias") is not None else None
     out_rows = layer.output.tolist()
     lines = []
     for b in range(batch):
@@ -121,24 +121,18 @@ def trap_lines(trap, layer) -> list:
 
 def _layer_forward_parts(r, layer, k: int, count: int) -> list:
     n_out = layer.manual.shape[0]
-    single = count == 1
-    x_name = "x" if k == 0 else f"h{k - 1}"
-    z_name = "net(x)" if single else f"z{k} = W{k}·{x_name}" + (f" + b{k}" if layer.bias is not None else "")
-    parts = [] if single else [heading(layer_title(layer, count))]
-    if single or k == 0:
+    names, has_bias = Symbols(k, count), layer.param("bias") is not None
+    parts = titled(layer, count)
+    if k == 0:
         parts.append(samples("x", layer.x, "in"))
-    parts.append(samples(f"{z_name}   grad_fn=<{layer.grad_fn}>", layer.linear, "out"))
+    parts.append(samples(f"{names.linear_title(has_bias)}   grad_fn=<{layer.grad_fn}>", layer.linear, "out"))
     if layer.activation != "none":
-        h_name = f"{layer.activation}(net(x))" if single else f"h{k} = {layer.activation}(z{k})"
+        h_name = names.output_title(layer.activation)
         parts.append(samples(f"{h_name}   grad_fn=<{layer.output_grad_fn}>", layer.output, "out"))
-    w = "W" if single else f"W{k}"
-    bias = "b" if single else f"b{k}"
-    xt = "x" if k == 0 else f"h{k - 1}"
-    by_hand = (
-        f"torch.mm({w}, {xt}.t()) + {bias}.view({n_out}, 1)" if layer.bias is not None else f"torch.mm({w}, {xt}.t())"
-    )
+    product = f"torch.mm({names.of('weight')}, {names.input}.t())"
+    by_hand = product + (f" + {names.of('bias')}.view({n_out}, 1)" if has_bias else "")
     parts.append(matrix(f"by hand: {by_hand}  (rows = outputs, columns = samples)", layer.manual, "out", "sample"))
-    what = "net(x) vs by hand (transposed)" if single else f"z{k} vs by hand (transposed)"
+    what = f"{names.compared} vs by hand (transposed)"
     parts.append(
         text(
             verdict(layer.match, layer.exact, layer.max_abs_diff, r.rtol, r.atol, what),
@@ -147,7 +141,7 @@ def _layer_forward_parts(r, layer, k: int, count: int) -> list:
     )
     if k == 0:
         parts += trap_lines(r.trap, layer)
-    lines = write_out(layer, "y" if single else f"z{k}")
+    lines = write_out(layer, names.linear)
     if lines:
         parts.append(heading("each output written out (w·x + b)"))
         parts += [text(line) for line in lines]

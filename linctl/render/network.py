@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from linctl.model.spec import KINDS
 from linctl.render.cells import fmt, text
-from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
+from linctl.render.layers import layer_entry, prefixed, titled, with_layers
 from linctl.render.widgets import (
     heading,
     kv,
@@ -16,6 +17,7 @@ from linctl.render.widgets import (
 )
 
 PARAM_KEYS = ("weight", "bias", "weight_grad", "bias_grad")
+RANGE_KEYS = ("init_bound", "weight_min", "weight_max")
 
 # --------------------------------------------------------------------------
 # inspect
@@ -28,7 +30,7 @@ def inspect_json(d, path: str, backup: str | None = None) -> dict:
         "in_features": d.in_features,
         "out_features": d.out_features,
         "bias_enabled": d.bias_enabled,
-        "activation": d.activation,
+        "activation": d.layers[-1].activation,  # the last layer's (a stack's each are in `layers`)
         "dtype": d.dtype,
         "requires_grad": d.requires_grad,
         "parameters": d.parameters,
@@ -37,21 +39,8 @@ def inspect_json(d, path: str, backup: str | None = None) -> dict:
         "state": path,
         "backup": backup,
     }
-    layers = [
-        layer_entry(
-            layer,
-            PARAM_KEYS,
-            parameters=layer.parameters,
-            init_bound=layer.init_bound,
-            weight_min=layer.weight_min,
-            weight_max=layer.weight_max,
-        )
-        for layer in d.layers
-    ]
-    if len(layers) == 1:
-        for key in ("init_bound", "weight_min", "weight_max"):
-            top[key] = layers[0][key]
-    return with_layers(top, layers, PARAM_KEYS)
+    layers = [layer_entry(layer, (*PARAM_KEYS, "parameters", *RANGE_KEYS)) for layer in d.layers]
+    return with_layers(top, layers, (*RANGE_KEYS, *PARAM_KEYS))
 
 
 def _optimizer_text(optimizer: dict) -> str:
@@ -62,30 +51,31 @@ def _optimizer_text(optimizer: dict) -> str:
 
 
 def layer_parts(layer) -> list:
-    """A layer's weight, bias and their gradients, as inspect shows them."""
-    w, b = prefixed(layer, "weight"), prefixed(layer, "bias")
-    parts = [
-        matrix(f"{w} (rows = output neurons, columns = inputs)", layer.weight),
-        vector(b, layer.bias) if layer.bias is not None else text(f"{b}: None (built with --no-bias)"),
-        tensor_view(f"{w}.grad", layer.weight_grad)
-        if layer.weight_grad is not None
-        else text(f"{w}.grad: None  (no backward yet)"),
-    ]
-    if layer.bias is not None:
-        parts.append(
-            tensor_view(f"{b}.grad", layer.bias_grad)
-            if layer.bias_grad is not None
-            else text(f"{b}.grad: None  (no backward yet)")
-        )
+    """A layer's parameters, then their gradients, as inspect shows them."""
+    parts = []
+    for kind in KINDS:
+        record = layer.param(kind)
+        if record is None:
+            parts.append(text(f"{prefixed(layer, kind)}: None (built with --no-{kind})"))
+        elif record.value.ndim == 2:
+            parts.append(matrix(f"{record.name} (rows = output neurons, columns = inputs)", record.value))
+        else:
+            parts.append(vector(record.name, record.value))
+    for record in layer.params.values():
+        title = f"{record.name}.grad"
+        none = text(f"{title}: None  (no backward yet)")
+        parts.append(tensor_view(title, record.grad) if record.grad is not None else none)
     return parts
 
 
 def inspect_view(d, path: str) -> None:
-    if not d.is_stack:
+    if len(d.layers) == 1:  # one layer's facts fit one list; a stack's layers need a table
         layer = d.layers[0]
+        weight, bias = layer.param("weight"), layer.param("bias")
+        act = layer.activation
         facts = [
             ("structure", d.structure),
-            ("activation", d.activation + ("" if d.activation == "none" else "  (applied after the linear map)")),
+            ("activation", act + ("" if act == "none" else "  (applied after the linear map)")),
             ("dtype", d.dtype),
             ("requires_grad", f"weight {d.requires_grad}" + (f", bias {d.requires_grad}" if d.bias_enabled else "")),
             (
@@ -94,10 +84,10 @@ def inspect_view(d, path: str) -> None:
                 + (f" + bias {d.out_features})" if d.bias_enabled else ")"),
             ),
             ("init bound", f"±{fmt(layer.init_bound)}  (torch's ±1/sqrt(in_features) = ±1/sqrt({d.in_features}))"),
-            ("weight range", f"min {fmt(layer.weight_min)}  max {fmt(layer.weight_max)}"),
+            ("weight range", f"min {fmt(weight.min)}  max {fmt(weight.max)}"),
         ]
-        if d.bias_enabled:
-            facts.append(("bias range", f"min {fmt(layer.bias_min)}  max {fmt(layer.bias_max)}"))
+        if bias is not None:
+            facts.append(("bias range", f"min {fmt(bias.min)}  max {fmt(bias.max)}"))
         facts += [("step", str(d.step)), ("optimizer", _optimizer_text(d.optimizer)), ("state", path)]
         show(heading(d.structure), kv(facts), *layer_parts(layer))
         return
@@ -112,19 +102,18 @@ def inspect_view(d, path: str) -> None:
     rows = [
         (
             layer.name,
-            f"Linear({layer.in_features}, {layer.out_features})" + ("" if layer.bias is not None else " no bias"),
+            f"Linear({layer.in_features}, {layer.out_features})" + ("" if layer.param("bias") else " no bias"),
             layer.activation,
             f"(B, {layer.out_features})",
             f"{layer.parameters:,}",
-            f"{fmt(layer.weight_min)} .. {fmt(layer.weight_max)}",
+            f"{fmt(layer.param('weight').min)} .. {fmt(layer.param('weight').max)}",
         )
         for layer in d.layers
     ]
     table = summary_table(("layer", "module", "activation", "output", "params", "weight range"), rows)
     parts = [heading(d.structure), kv(facts), table]
     for layer in d.layers:
-        parts.append(heading(layer_title(layer, len(d.layers))))
-        parts += layer_parts(layer)
+        parts += [*titled(layer, len(d.layers)), *layer_parts(layer)]
     show(*parts)
 
 
@@ -144,13 +133,8 @@ def set_view(changes: list[dict], d, path: str) -> None:
     ]
     touched = {c["name"].rsplit(".", 1)[0] if "." in c["name"] else "" for c in changes}
     parts = [heading("set by hand"), *lines]
-    for layer in d.layers:
-        if len(d.layers) > 1 and layer.name not in touched:
-            continue
-        if len(d.layers) > 1:
-            parts.append(heading(layer_title(layer, len(d.layers))))
-        parts.append(tensor_view(prefixed(layer, "weight"), layer.weight))
-        if layer.bias is not None:
-            parts.append(vector(prefixed(layer, "bias"), layer.bias))
+    for layer in (layer for layer in d.layers if layer.name in touched):
+        parts += titled(layer, len(d.layers))
+        parts += [tensor_view(record.name, record.value) for record in layer.params.values()]
     parts.append(text("gradients and optimizer state were left as they were"))
     show(*parts)

@@ -50,7 +50,7 @@ def _module_text(specs: list[spec.LayerSpec], dtype: str) -> list[str]:
         *(f"    torch.nn.Linear({s.in_features}, {s.out_features}, bias={s.bias}, dtype=DTYPE)," for s in specs),
         "]",
     ]
-    if len(specs) == 1:
+    if spec.bare(specs):
         lines.append("net = linears[0]")
     else:
         parts = []
