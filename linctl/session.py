@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from linctl.errors import LinctlError
-from linctl.store import history, state
+from linctl.store import history, paths, state
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ def command_text() -> str:
 
 
 def path_of(option: str | None) -> Path:
-    return state.resolve(option)
+    return paths.resolve(option)
 
 
 def read_data(path: Path) -> dict:
@@ -147,7 +147,7 @@ def replace(path: Path, new: dict, built_by_seed: bool = False) -> Path | None:
     with state.locked(path):
         old = None
         backup = None
-        if state.exists(path):
+        if paths.exists(path):
             try:
                 # checked whole, but its numbers are never read: only its history pointers carry on
                 old = {"history": state.load(path, framework="mapped").get("history")}
@@ -196,7 +196,7 @@ def restore(path: Path, count: int) -> tuple[int, list[dict], dict]:
 
 
 def exists(path: Path) -> bool:
-    return state.exists(path)
+    return paths.exists(path)
 
 
 def read_torch_data(path: Path) -> dict:

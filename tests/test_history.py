@@ -569,3 +569,28 @@ def test_each_changing_command_records_an_entry(state):
         for read in reading if i > 1 else reading[:-1]:  # diff needs two entries
             ok(*read, state=state)
         assert len(index(state)) == i, reading
+
+
+def test_diff_across_a_replaced_network_names_each_layer_as_its_own_state_does(state):
+    """#1 a stack of two layers (0 and 2, a relu between), #2 one bare Linear: the layer only #1 has keeps its
+    own names (2.weight, 2.bias), with nothing beside it; where the shapes differ nothing is marked as changed."""
+    torch.manual_seed(2)
+    stack = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    torch.manual_seed(0)
+    lone = torch.nn.Linear(2, 2)
+    ok("inspect", "2", "3", "1", "--seed", "2", "--activation", "relu", "--activation", "none", state=state)
+    ok("inspect", "2", "2", "--seed", "0", state=state)
+    out = run_json("diff", "1", "2", state=state)
+    first, second = out["layers"]
+    assert torch.equal(torch.tensor(first["weight_a"]), stack[0].weight.detach())
+    assert torch.equal(torch.tensor(first["weight_b"]), lone.weight.detach())
+    assert first["weight_change"] is None and first["bias_change"] is None
+    assert torch.equal(torch.tensor(second["weight_a"]), stack[2].weight.detach())
+    assert torch.equal(torch.tensor(second["bias_a"]), stack[2].bias.detach())
+    assert second["weight_b"] is None and second["bias_b"] is None and second["weight_change"] is None
+    view = ok("diff", "1", "2", state=state).stdout
+    assert "2.weight at #1" in view and "2.bias at #1" in view and "2.weight.grad at #1: None" in view
+    assert (
+        "1.weight" not in view and "1.bias" not in view and "2.weight at #2" not in view and "2.bias at #2" not in view
+    )
+    assert "weight at #2  shape (2, 2)" in view and "weight at #2 (↑" not in view

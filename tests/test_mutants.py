@@ -214,9 +214,9 @@ def test_forward_layer_by_layer_equals_plain_torch(dtype):
         assert (layer.in_features, layer.out_features) == (linear.in_features, linear.out_features)
         assert layer.activation == ["tanh", "sigmoid"][k]
         assert torch.equal(layer.x, h.detach())
-        assert torch.equal(layer.weight, linear.weight.detach())
-        assert torch.equal(layer.bias, linear.bias.detach())
-        assert layer.weight_grad is None and layer.bias_grad is None
+        assert torch.equal(layer.param("weight").value, linear.weight.detach())
+        assert torch.equal(layer.param("bias").value, linear.bias.detach())
+        assert layer.param("weight").grad is None and layer.param("bias").grad is None
         assert torch.equal(layer.linear, z.detach())
         assert torch.equal(layer.manual, manual.detach())
         assert layer.grad_fn == "AddmmBackward0"
@@ -237,10 +237,11 @@ def test_forward_result_properties_take_every_layer():
     def layer(match, exact, diff):
         return fw.LayerForward(
             "",
+            {},
             1,
             1,
             "none",
-            *([None] * 8),
+            *([None] * 4),
             max_abs_diff=diff,
             match=match,
             exact=exact,
@@ -264,9 +265,9 @@ def test_forward_without_bias_and_with_stored_gradients():
     x = torch.tensor([[1.0, -1.0]])
     result = fw.forward(net, x)
     layer = result.layers[0]
-    assert layer.bias is None and layer.bias_grad is None and result.trap is None
+    assert list(layer.params) == ["weight"] and layer.param("bias") is None and result.trap is None
     assert torch.equal(layer.manual, torch.mm(net.linears[0].weight, x.t()).detach())
-    assert torch.equal(layer.weight_grad, torch.tensor([[0.5, 0.25], [1.0, 2.0]]))
+    assert torch.equal(layer.param("weight").grad, torch.tensor([[0.5, 0.25], [1.0, 2.0]]))
     assert layer.grad_fn == "MmBackward0" and layer.output_grad_fn is None
     assert fw.grad_fn_name(torch.ones(1)) == "None"
 
@@ -311,7 +312,7 @@ def test_backward_equals_plain_torch_and_the_chain_rule_by_hand(acts, loss):
     result = bw.backward(net, x, t, loss, acts)
     value, output, zs = plain_backward(plain, acts, x, t, loss)
     assert (result.structure, result.loss_name, result.dtype) == (net.structure(), loss, "float64")
-    assert result.activations == acts and result.activation == acts[-1]
+    assert result.activations == acts
     assert result.loss == value.item()
     assert torch.equal(result.output, output.detach())
     assert torch.equal(result.x, x) and torch.equal(result.t, t)
@@ -319,7 +320,11 @@ def test_backward_equals_plain_torch_and_the_chain_rule_by_hand(acts, loss):
     names = net.layer_names()
     h = x
     for k, (layer, linear) in enumerate(zip(result.layers, plain, strict=True)):
-        assert (layer.name, layer.weight_name, layer.bias_name) == (names[k], f"{names[k]}.weight", f"{names[k]}.bias")
+        assert (layer.name, list(layer.params)) == (names[k], [f"{names[k]}.weight", f"{names[k]}.bias"])
+        assert [(p.name, p.kind) for p in layer.params.values()] == [
+            (f"{names[k]}.weight", "weight"),
+            (f"{names[k]}.bias", "bias"),
+        ]
         assert (layer.in_features, layer.out_features, layer.activation) == (
             linear.in_features,
             linear.out_features,
@@ -329,18 +334,22 @@ def test_backward_equals_plain_torch_and_the_chain_rule_by_hand(acts, loss):
         assert torch.equal(layer.linear, zs[k].detach())
         h = PLAIN_ACTIVATIONS[acts[k]](zs[k])
         assert torch.equal(layer.output, h.detach())
-        assert torch.equal(layer.weight, linear.weight.detach()) and torch.equal(layer.bias, linear.bias.detach())
+        assert torch.equal(layer.param("weight").value, linear.weight.detach()) and torch.equal(
+            layer.param("bias").value, linear.bias.detach()
+        )
         # autograd's own gradients, bit for bit
-        assert torch.equal(layer.weight_grad, linear.weight.grad) and torch.equal(layer.bias_grad, linear.bias.grad)
-        assert layer.weight_grad_before is None and layer.bias_grad_before is None
-        assert torch.equal(layer.weight_grad_added, linear.weight.grad)
-        assert torch.equal(layer.bias_grad_added, linear.bias.grad)
+        assert torch.equal(layer.param("weight").grad, linear.weight.grad) and torch.equal(
+            layer.param("bias").grad, linear.bias.grad
+        )
+        assert layer.param("weight").grad_before is None and layer.param("bias").grad_before is None
+        assert torch.equal(layer.param("weight").grad_added, linear.weight.grad)
+        assert torch.equal(layer.param("bias").grad_added, linear.bias.grad)
         # by hand: delta_k = dL/dz_k, dL/dW_k = delta_kᵀ·h_{k-1}, dL/db_k = Σ delta_k
         assert_close(layer.delta, zs[k].grad, rtol=1e-12, atol=1e-15)
-        assert_close(layer.manual_weight_grad, linear.weight.grad, rtol=1e-12, atol=1e-15)
-        assert_close(layer.manual_bias_grad, linear.bias.grad, rtol=1e-12, atol=1e-15)
-        worst_w, same_w = fw.compare(layer.manual_weight_grad, linear.weight.grad)
-        worst_b, same_b = fw.compare(layer.manual_bias_grad, linear.bias.grad)
+        assert_close(layer.param("weight").manual_grad, linear.weight.grad, rtol=1e-12, atol=1e-15)
+        assert_close(layer.param("bias").manual_grad, linear.bias.grad, rtol=1e-12, atol=1e-15)
+        worst_w, same_w = fw.compare(layer.param("weight").manual_grad, linear.weight.grad)
+        worst_b, same_b = fw.compare(layer.param("bias").manual_grad, linear.bias.grad)
         assert layer.max_abs_diff == max(worst_w, worst_b) and layer.match is (same_w and same_b) is True
     assert result.match is True
     assert result.max_abs_diff == max(layer.max_abs_diff for layer in result.layers)
@@ -355,10 +364,11 @@ def test_backprop_alone_is_the_chain_rule():
     zs, hs = net.run(x)
     hand = bw.backprop(net, x, t, "mse", ["sigmoid", "tanh"], zs, hs)
     _, _, plain_zs = plain_backward(plain, ["sigmoid", "tanh"], x, t, "mse")
-    for (grad_w, grad_b, delta), linear, z in zip(hand, plain, plain_zs, strict=True):
+    for (grads, delta), linear, z in zip(hand, plain, plain_zs, strict=True):
+        assert list(grads) == ["weight", "bias"]
         assert_close(delta, z.grad, rtol=1e-12, atol=1e-15)
-        assert_close(grad_w, linear.weight.grad, rtol=1e-12, atol=1e-15)
-        assert_close(grad_b, linear.bias.grad, rtol=1e-12, atol=1e-15)
+        assert_close(grads["weight"], linear.weight.grad, rtol=1e-12, atol=1e-15)
+        assert_close(grads["bias"], linear.bias.grad, rtol=1e-12, atol=1e-15)
         assert not delta.requires_grad
 
 
@@ -372,15 +382,20 @@ def test_gradients_add_up_and_the_fresh_ones_are_compared():
     once_w, once_b = plain.weight.grad.clone(), plain.bias.grad.clone()
     layer = bw.backward(net, x, t, "mse", ["sigmoid"]).layers[0]
     F.mse_loss(torch.sigmoid(plain(x)), t).backward()
-    assert (layer.name, layer.weight_name, layer.bias_name) == ("", "weight", "bias")
-    assert torch.equal(layer.weight_grad_before, once_w) and torch.equal(layer.bias_grad_before, once_b)
-    assert torch.equal(layer.weight_grad, plain.weight.grad) and torch.equal(layer.bias_grad, plain.bias.grad)
-    assert torch.equal(layer.weight_grad_added, plain.weight.grad - once_w)
-    assert torch.equal(layer.bias_grad_added, plain.bias.grad - once_b)
+    assert (layer.name, list(layer.params)) == ("", ["weight", "bias"])
+    assert [(p.name, p.kind) for p in layer.params.values()] == [("weight", "weight"), ("bias", "bias")]
+    assert torch.equal(layer.param("weight").grad_before, once_w) and torch.equal(
+        layer.param("bias").grad_before, once_b
+    )
+    assert torch.equal(layer.param("weight").grad, plain.weight.grad) and torch.equal(
+        layer.param("bias").grad, plain.bias.grad
+    )
+    assert torch.equal(layer.param("weight").grad_added, plain.weight.grad - once_w)
+    assert torch.equal(layer.param("bias").grad_added, plain.bias.grad - once_b)
     # the hand gradient is one call's: it matches the fresh gradient, not the accumulated one
     assert layer.match is True and layer.max_abs_diff < 1e-12
-    assert_close(layer.manual_weight_grad, once_w, rtol=1e-12, atol=1e-15)
-    assert_close(layer.manual_bias_grad, once_b, rtol=1e-12, atol=1e-15)
+    assert_close(layer.param("weight").manual_grad, once_w, rtol=1e-12, atol=1e-15)
+    assert_close(layer.param("bias").manual_grad, once_b, rtol=1e-12, atol=1e-15)
     fresh = bw.single_call_grads(net, x, t, "mse", ["sigmoid"])
     assert list(fresh) == ["weight", "bias"]
     assert torch.equal(fresh["weight"], once_w) and torch.equal(fresh["bias"], once_b)
@@ -392,19 +407,18 @@ def test_backward_without_bias_and_a_wrong_hand_gradient_is_reported():
     t = torch.tensor(T2, dtype=torch.float64)
     result = bw.backward(net, x, t, "l1", ["none"])
     layer = result.layers[0]
-    assert layer.bias_name is None and layer.bias is None
-    assert layer.bias_grad is None and layer.bias_grad_added is None and layer.manual_bias_grad is None
+    assert list(layer.params) == ["weight"] and layer.param("bias") is None
     assert layer.match is True
 
 
 def test_backward_result_properties_take_every_layer():
     def layer(match, diff):
-        return bw.LayerGrads("", "w", None, 1, 1, "none", *([None] * 14), max_abs_diff=diff, match=match)
+        return bw.LayerGrads("", {}, 1, 1, "none", *([None] * 4), max_abs_diff=diff, match=match)
 
     result = bw.BackwardResult(
         "", ["relu", "tanh"], "mse", "float32", None, None, None, 0.0, [layer(True, 0.5), layer(False, 0.25)], True
     )
-    assert (result.activation, result.match, result.max_abs_diff) == ("tanh", False, 0.5)
+    assert (result.match, result.max_abs_diff) == (False, 0.5)
     result.layers.reverse()
     assert (result.match, result.max_abs_diff) == (False, 0.5)
     result.layers = [layer(True, 0.0)]
@@ -719,17 +733,21 @@ def test_plain_sgd_step_is_w_minus_lr_grad_exactly(bias):
             linear.out_features,
         )
         assert layer.activation == ["tanh", "none"][k]
-        assert torch.equal(layer.weight_before, w0) and torch.equal(layer.weight, linear.weight.detach())
-        assert torch.equal(layer.weight_grad, linear.weight.grad)
-        assert torch.equal(layer.weight_change, linear.weight.detach() - w0)
-        assert torch.equal(layer.hand_weight, w0 - 0.25 * linear.weight.grad)
+        assert torch.equal(layer.param("weight").before, w0) and torch.equal(
+            layer.param("weight").value, linear.weight.detach()
+        )
+        assert torch.equal(layer.param("weight").grad, linear.weight.grad)
+        assert torch.equal(layer.param("weight").change, linear.weight.detach() - w0)
+        assert torch.equal(layer.param("weight").hand, w0 - 0.25 * linear.weight.grad)
         if bias:
-            assert torch.equal(layer.bias_before, b0) and torch.equal(layer.bias, linear.bias.detach())
-            assert torch.equal(layer.bias_grad, linear.bias.grad)
-            assert torch.equal(layer.bias_change, linear.bias.detach() - b0)
-            assert torch.equal(layer.hand_bias, b0 - 0.25 * linear.bias.grad)
+            assert torch.equal(layer.param("bias").before, b0) and torch.equal(
+                layer.param("bias").value, linear.bias.detach()
+            )
+            assert torch.equal(layer.param("bias").grad, linear.bias.grad)
+            assert torch.equal(layer.param("bias").change, linear.bias.detach() - b0)
+            assert torch.equal(layer.param("bias").hand, b0 - 0.25 * linear.bias.grad)
         else:
-            assert layer.bias_before is layer.bias is layer.bias_grad is layer.bias_change is layer.hand_bias is None
+            assert list(layer.params) == [f"{names[k]}.weight"] and layer.param("bias") is None
     # the gradients stay, as in PyTorch
     assert all(p.grad is not None for p in net.parameters())
 
@@ -744,8 +762,10 @@ def test_a_step_that_is_not_plain_sgd_has_no_hand_check():
     result = sp.step(net, sgd_plan(0.1, momentum=0.9))
     assert result.step == 1 and result.hand_match is None and result.hand_max_abs_diff is None
     layer = result.layers[0]
-    assert layer.hand_weight is None and layer.hand_bias is None
-    assert torch.equal(layer.weight, plain.weight.detach()) and torch.equal(layer.bias, plain.bias.detach())
+    assert layer.param("weight").hand is None and layer.param("bias").hand is None
+    assert torch.equal(layer.param("weight").value, plain.weight.detach()) and torch.equal(
+        layer.param("bias").value, plain.bias.detach()
+    )
 
 
 def test_layer_steps_reports_the_worst_difference_and_any_mismatch():
@@ -762,7 +782,9 @@ def test_layer_steps_reports_the_worst_difference_and_any_mismatch():
         net.linears[1].weight -= 0.25
     layers, worst, same = sp.layer_steps(net, before, 0.0)
     assert (worst, same) == (0.5, False)
-    assert torch.equal(layers[0].hand_bias, before[0][1]) and torch.equal(layers[0].bias_change, torch.full((2,), -0.5))
+    assert torch.equal(layers[0].param("bias").hand, before[0][1]) and torch.equal(
+        layers[0].param("bias").change, torch.full((2,), -0.5)
+    )
     with torch.no_grad():
         net.linears[0].bias.copy_(before[0][1])
     assert sp.layer_steps(net, before, 0.0)[1:] == (0.25, False)
@@ -773,7 +795,11 @@ def test_layer_steps_reports_the_worst_difference_and_any_mismatch():
     for p in net.parameters():
         p.grad = None
     layers, worst, same = sp.layer_steps(net, before, 0.1)
-    assert (worst, same) == (None, None) and layers[0].hand_weight is None and layers[0].weight_grad is None
+    assert (
+        (worst, same) == (None, None)
+        and layers[0].param("weight").hand is None
+        and layers[0].param("weight").grad is None
+    )
 
 
 def test_step_without_gradients_is_refused():
@@ -807,7 +833,7 @@ def test_the_activations_given_are_the_ones_used_not_the_stored_ones():
     F.mse_loss(torch.sigmoid(plain(x)), t).backward()
     assert torch.equal(result.output, torch.sigmoid(plain(x)).detach())
     layer = result.layers[0]
-    assert torch.equal(layer.weight_grad, plain.weight.grad)
+    assert torch.equal(layer.param("weight").grad, plain.weight.grad)
     assert layer.match is True and layer.max_abs_diff < 1e-12
     fresh = bw.single_call_grads(net, x, t, "mse", ["sigmoid"])
     assert torch.equal(fresh["weight"], plain.weight.grad) and torch.equal(fresh["bias"], plain.bias.grad)
@@ -825,9 +851,9 @@ def test_three_layers_each_take_the_previous_output():
     inputs = [x, *[PLAIN_ACTIVATIONS[a](z).detach() for a, z in zip(acts, zs, strict=True)][:-1]]
     for layer, linear, h, z in zip(result.layers, plain, inputs, zs, strict=True):
         assert torch.equal(layer.x, h)
-        assert torch.equal(layer.weight_grad, linear.weight.grad)
+        assert torch.equal(layer.param("weight").grad, linear.weight.grad)
         assert_close(layer.delta, z.grad, rtol=1e-12, atol=1e-15)
-        assert_close(layer.manual_weight_grad, linear.weight.grad, rtol=1e-12, atol=1e-15)
+        assert_close(layer.param("weight").manual_grad, linear.weight.grad, rtol=1e-12, atol=1e-15)
     assert result.match is True
 
 
@@ -841,10 +867,10 @@ def test_a_wrong_hand_derivative_is_reported_even_when_only_the_bias_shows_it(mo
     x = torch.zeros(3, 3, dtype=torch.float64)
     t = torch.tensor(T2, dtype=torch.float64)
     layer = bw.backward(net, x, t, "mse", ["sigmoid"]).layers[0]
-    assert torch.equal(layer.manual_weight_grad, torch.zeros(2, 3, dtype=torch.float64))
-    assert torch.equal(layer.weight_grad, torch.zeros(2, 3, dtype=torch.float64))
+    assert torch.equal(layer.param("weight").manual_grad, torch.zeros(2, 3, dtype=torch.float64))
+    assert torch.equal(layer.param("weight").grad, torch.zeros(2, 3, dtype=torch.float64))
     assert layer.match is False
-    assert layer.max_abs_diff == float((layer.manual_bias_grad - layer.bias_grad).abs().max()) > 0
+    assert layer.max_abs_diff == float((layer.param("bias").manual_grad - layer.param("bias").grad).abs().max()) > 0
 
 
 def test_bce_on_outputs_outside_0_1_is_refused_naming_the_activation():
@@ -882,8 +908,8 @@ def test_forward_shows_the_stored_bias_gradient():
     net.linears[0].weight.grad = torch.tensor([[0.5, 0.25], [1.0, 2.0]])
     net.linears[0].bias.grad = torch.tensor([0.125, -4.0])
     layer = fw.forward(net, torch.tensor([[1.0, -1.0]])).layers[0]
-    assert torch.equal(layer.weight_grad, torch.tensor([[0.5, 0.25], [1.0, 2.0]]))
-    assert torch.equal(layer.bias_grad, torch.tensor([0.125, -4.0]))
+    assert torch.equal(layer.param("weight").grad, torch.tensor([[0.5, 0.25], [1.0, 2.0]]))
+    assert torch.equal(layer.param("bias").grad, torch.tensor([0.125, -4.0]))
 
 
 def test_layer_steps_with_a_weight_gradient_and_no_bias_gradient():
@@ -894,7 +920,9 @@ def test_layer_steps_with_a_weight_gradient_and_no_bias_gradient():
         net.linears[0].weight -= 0.5 * net.linears[0].weight.grad
     layers, worst, same = sp.layer_steps(net, before, 0.5)
     assert (worst, same) == (0.0, True)
-    assert torch.equal(layers[0].hand_weight, torch.tensor([[0.5, 2.5]])) and layers[0].hand_bias is None
+    assert (
+        torch.equal(layers[0].param("weight").hand, torch.tensor([[0.5, 2.5]])) and layers[0].param("bias").hand is None
+    )
 
 
 def test_momentum_carries_over_between_steps_as_in_one_loop():

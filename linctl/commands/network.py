@@ -173,7 +173,7 @@ def forward(
     from linctl.model.network import new_state
     from linctl.model.samples import shown_samples
     from linctl.render.classify import forward_csv
-    from linctl.render.network import forward_json, forward_view
+    from linctl.render.forward import forward_json, forward_view
     from linctl.render.widgets import emit, note
 
     rows = merged(x)

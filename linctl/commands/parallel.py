@@ -67,7 +67,7 @@ def in_world(
                 return lead(group, announcer)
             except BaseException as exc:
                 if not announcer.done and group.size > 1:
-                    code = exc.code if isinstance(exc, typer.Exit) else getattr(exc, "exit_code", 1)
+                    code = getattr(exc, "exit_code", 1)
                     try:
                         announcer.send({"error": code})
                     except Exception:  # the others are gone already: rank 0's own line says what went wrong
@@ -112,6 +112,7 @@ def lead_training(
         should_stop=lambda: stop.requested,
         watch=watch,
     )
+    assert result is not None  # rank 0 gets the result
     if run.shuffle and run.seed is None:
         result.notes.append(f"DistributedSampler's seed was drawn: {seed}; give --seed {seed} to repeat this run")
     return result

@@ -9,33 +9,29 @@ from typing import Any
 from linctl.model import registry
 from linctl.model.forward import compare
 from linctl.model.network import Network
+from linctl.model.records import LayerRecord, ParamRecord
 from linctl.tensors import copied, cpu
 
 
 @dataclass
-class LayerGrads:
+class ParamGrads(ParamRecord):
+    """One parameter's part of backward(): its .grad before, what this backward added, and by hand."""
+
+    value: Any  # backward leaves it as it was
+    grad_before: Any  # None: the first backward since the gradients were cleared
+    grad_added: Any  # grad - grad_before
+    grad: Any
+    manual_grad: Any  # by hand, this backward alone: delta_kᵀ·h_{k-1} for the weight, Σ_samples delta_k for the bias
+
+
+@dataclass
+class LayerGrads(LayerRecord[ParamGrads]):
     """One Linear layer's part of backward()."""
 
-    name: str
-    weight_name: str
-    bias_name: str | None
-    in_features: int
-    out_features: int
-    activation: str
     x: Any  # the layer's input h_{k-1}
     linear: Any  # z_k
     output: Any  # h_k
-    weight: Any
-    bias: Any
-    weight_grad_before: Any
-    bias_grad_before: Any
-    weight_grad_added: Any
-    bias_grad_added: Any
-    weight_grad: Any
-    bias_grad: Any
     delta: Any  # dL/dz_k, by hand
-    manual_weight_grad: Any  # delta_kᵀ·h_{k-1}
-    manual_bias_grad: Any  # sum of delta_k over samples
     max_abs_diff: float
     match: bool
 
@@ -53,10 +49,6 @@ class BackwardResult:
     layers: list[LayerGrads]
     weights_unchanged: bool
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def activation(self) -> str:
-        return self.activations[-1]
 
     @property
     def match(self) -> bool:
@@ -98,8 +90,8 @@ def backward(net: Network, x, t, loss: str, activations: list[str]) -> BackwardR
     hand = backprop(net, x, t, loss, activations, zs, hs)
     inputs = [x, *hs[:-1]]
     layers = [
-        layer_grads(name, linear, activations[k], (inputs[k], zs[k], hs[k]), hand[k], fresh, grads_before)
-        for k, (name, linear) in enumerate(zip(net.layer_names(), net.linears, strict=True))
+        layer_grads(name, linear, names, activations[k], (inputs[k], zs[k], hs[k]), hand[k], (fresh, grads_before))
+        for k, (name, linear, names) in enumerate(zip(net.layer_names(), net.linears, net.layer_params(), strict=True))
     ]
     unchanged = all(bool(torch.equal(p.detach(), before[name])) for name, p in net.named_params())
     return BackwardResult(
@@ -116,47 +108,44 @@ def backward(net: Network, x, t, loss: str, activations: list[str]) -> BackwardR
     )
 
 
-def layer_grads(name: str, linear, activation: str, flow: tuple, hand: tuple, fresh: dict, grads_before: dict):
-    """One layer's record of a backward: `flow` its (input, z, h); `hand` the by-hand (dL/dW, dL/db, delta);
-    `fresh` autograd's gradient of this loss alone, `grads_before` the stored ones before it."""
-    w_name = f"{name}.weight" if name else "weight"
-    b_name = None if linear.bias is None else (f"{name}.bias" if name else "bias")
-    manual_w, manual_b, delta = hand
-    worst, same = compare(cpu(manual_w), fresh[w_name])
-    if b_name is not None:
-        worst_b, same_b = compare(cpu(manual_b), fresh[b_name])
-        worst, same = max(worst, worst_b), same and same_b
-    w_grad = copied(linear.weight.grad)
-    b_grad = None if b_name is None else copied(linear.bias.grad)
-    w_before, b_before = grads_before[w_name], None if b_name is None else grads_before[b_name]
+def layer_grads(name: str, linear, names: dict, activation: str, flow: tuple, hand: tuple, grads: tuple):
+    """One layer's record of a backward: `names` its parameters {kind: state_dict name}; `flow` its
+    (input, z, h); `hand` the by-hand ({kind: dL/dparam}, delta); `grads` autograd's gradients of this
+    loss alone and the stored ones before it, by name."""
+    by_hand, delta = hand
+    fresh, grads_before = grads
+    params, worst, same = {}, 0.0, True
+    for kind, key in names.items():
+        param = getattr(linear, kind)
+        differs, agrees = compare(cpu(by_hand[kind]), fresh[key])
+        worst, same = max(worst, differs), same and agrees
+        grad, before = copied(param.grad), grads_before[key]
+        params[key] = ParamGrads(
+            name=key,
+            kind=kind,
+            value=copied(param),
+            grad_before=before,
+            grad_added=grad if before is None else grad - before,
+            grad=grad,
+            manual_grad=cpu(by_hand[kind]),
+        )
     return LayerGrads(
         name=name,
-        weight_name=w_name,
-        bias_name=b_name,
+        params=params,
         in_features=linear.in_features,
         out_features=linear.out_features,
         activation=activation,
         x=cpu(flow[0]),
         linear=cpu(flow[1]),
         output=cpu(flow[2]),
-        weight=copied(linear.weight),
-        bias=copied(linear.bias),
-        weight_grad_before=w_before,
-        bias_grad_before=b_before,
-        weight_grad_added=w_grad if w_before is None else w_grad - w_before,
-        bias_grad_added=None if b_grad is None else (b_grad if b_before is None else b_grad - b_before),
-        weight_grad=w_grad,
-        bias_grad=b_grad,
         delta=cpu(delta),
-        manual_weight_grad=cpu(manual_w),
-        manual_bias_grad=None if b_name is None else cpu(manual_b),
         max_abs_diff=worst,
         match=same,
     )
 
 
 def backprop(net: Network, x, t, loss: str, activations: list[str], zs, hs) -> list[tuple]:
-    """(dL/dW_k, dL/db_k, delta_k) per layer, by hand, from the output back.
+    """({'weight': dL/dW_k, 'bias': dL/db_k}, delta_k) per layer, by hand, from the output back.
 
     delta_L = dL/do ⊙ f_L'(z_L);  delta_k = (delta_{k+1}·W_{k+1}) ⊙ f_k'(z_k);
     dL/dW_k = delta_kᵀ·h_{k-1};  dL/db_k = Σ_samples delta_k.
@@ -169,9 +158,7 @@ def backprop(net: Network, x, t, loss: str, activations: list[str], zs, hs) -> l
         upstream = registry.loss(loss).gradient(hs[-1], t)  # dL/dh_L
         for k in range(len(net.linears) - 1, -1, -1):
             delta = registry.activation(activations[k]).backward(zs[k], hs[k], upstream)
-            grad_w = delta.t().mm(inputs[k])
-            grad_b = delta.sum(dim=0)
-            out[k] = (grad_w, grad_b, delta)
+            out[k] = ({"weight": delta.t().mm(inputs[k]), "bias": delta.sum(dim=0)}, delta)
             upstream = delta.mm(net.linears[k].weight)
     return out
 

@@ -9,29 +9,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from linctl.model import spec
+from linctl.model.records import LayerRecord, ParamValue
 
 
 @dataclass
-class LayerInfo:
-    name: str  # prefix in the state_dict ('' for a bare Linear)
-    weight_name: str
-    bias_name: str | None
-    in_features: int
-    out_features: int
-    activation: str
-    weight: Any
-    bias: Any
-    weight_grad: Any
-    bias_grad: Any
-    init_bound: float
-    weight_min: float
-    weight_max: float
-    bias_min: float | None
-    bias_max: float | None
+class ParamInfo(ParamValue):
+    """A parameter as stored, its gradient, and the range of its values."""
+
+    min: float
+    max: float
+
+
+@dataclass
+class LayerInfo(LayerRecord[ParamInfo]):
+    init_bound: float  # torch's init draws from ±1/sqrt(in_features)
 
     @property
     def parameters(self) -> int:
-        return self.in_features * self.out_features + (self.out_features if self.bias_name else 0)
+        return sum(math.prod(p.value.shape) for p in self.params.values())
 
 
 @dataclass
@@ -50,10 +45,6 @@ class Description:
     last_t: Any
 
     @property
-    def is_stack(self) -> bool:
-        return len(self.layers) > 1
-
-    @property
     def parameters(self) -> int:
         return sum(layer.parameters for layer in self.layers)
 
@@ -67,44 +58,32 @@ class Description:
 
     @property
     def bias_enabled(self) -> bool:
-        return all(layer.bias_name is not None for layer in self.layers)
-
-    @property
-    def activation(self) -> str:
-        return self.layers[-1].activation
-
-
-def _range(tensor) -> tuple[float | None, float | None]:
-    if tensor is None or math.prod(tensor.shape) == 0:
-        return None, None
-    return float(tensor.min()), float(tensor.max())
+        return all(layer.param("bias") is not None for layer in self.layers)
 
 
 def layer_infos(data: dict) -> list[LayerInfo]:
     specs = spec.from_dicts(data["layers"])
     infos = []
-    for name, (w, b), layer in zip(spec.prefixes(specs), spec.layer_param_names(specs), specs, strict=True):
-        weight = data["params"][w]
-        bias = data["params"][b] if b else None
-        w_min, w_max = _range(weight)
-        b_min, b_max = _range(bias)
+    for name, names, layer in zip(spec.prefixes(specs), spec.layer_params(specs), specs, strict=True):
+        params = {}
+        for kind, key in names.items():
+            value = data["params"][key]  # never empty: every size is at least 1
+            params[key] = ParamInfo(
+                name=key,
+                kind=kind,
+                value=value,
+                grad=data["grads"].get(key),
+                min=float(value.min()),
+                max=float(value.max()),
+            )
         infos.append(
             LayerInfo(
                 name=name,
-                weight_name=w,
-                bias_name=b,
+                params=params,
                 in_features=layer.in_features,
                 out_features=layer.out_features,
                 activation=layer.activation,
-                weight=weight,
-                bias=bias,
-                weight_grad=data["grads"].get(w),
-                bias_grad=data["grads"].get(b) if b else None,
                 init_bound=1 / math.sqrt(layer.in_features),
-                weight_min=w_min if w_min is not None else 0.0,
-                weight_max=w_max if w_max is not None else 0.0,
-                bias_min=b_min,
-                bias_max=b_max,
             )
         )
     return infos

@@ -9,6 +9,7 @@ from typing import Any
 from linctl.errors import UsageError
 from linctl.model import spec
 from linctl.model.network import Network
+from linctl.model.records import LayerParams, ParamRecord
 
 
 def resolve_name(net: Network, name: str) -> str:
@@ -16,9 +17,10 @@ def resolve_name(net: Network, name: str) -> str:
     names = [n for n, _ in net.named_params()]
     if name in names:
         return name
-    if not net.is_stack and name in ("0.weight", "0.bias") and name[2:] in names:
+    bare = spec.bare(net.specs)  # a bare Linear's names have no prefix; '0.weight' is how a stack would name it
+    if bare and name in ("0.weight", "0.bias") and name[2:] in names:
         return name[2:]
-    if not net.is_stack and name == "bias":
+    if bare and name == "bias":
         raise UsageError("bias[...]: this network has no bias (it was built with --no-bias)")
     raise UsageError(f"{name!r} is not a parameter of this network; its parameters are {', '.join(names)}")
 
@@ -50,8 +52,7 @@ def set_value(net: Network, name: str, index: tuple[int, ...], value: float) -> 
 
 def _kind_names(data: dict, kind: str) -> list[str]:
     specs = spec.from_dicts(data["layers"])
-    names = [weight if kind == "weight" else bias for weight, bias in spec.layer_param_names(specs)]
-    return [name for name in names if name is not None]
+    return [names[kind] for names in spec.layer_params(specs) if kind in names]
 
 
 def global_norm(tensors: list) -> float | None:
@@ -74,7 +75,7 @@ def movement(old: dict | None, new: dict) -> dict:
     """
     changes = per_parameter(old, new)
     figures: dict[str, Any] = {}
-    for kind in ("weight", "bias"):
+    for kind in spec.KINDS:
         names = _kind_names(new, kind)
         parts = [changes[n] for n in names] if changes is not None else []
         figures[f"{kind}_change"] = (
@@ -109,18 +110,22 @@ def distance(a, b, chunk: int = 1 << 20) -> float:
 
 
 @dataclass
-class LayerDifference:
-    name: str
-    weight_a: Any
-    weight_b: Any
-    bias_a: Any
-    bias_b: Any
-    weight_grad_a: Any
-    weight_grad_b: Any
-    bias_grad_a: Any
-    bias_grad_b: Any
-    weight_change: Any
-    bias_change: Any
+class ParamDifference(ParamRecord):
+    """One parameter in two states: each side's value and gradient (None where that side has none)."""
+
+    a: Any
+    b: Any
+    grad_a: Any
+    grad_b: Any
+    change: Any  # b - a, where both have it in the same shape
+
+
+@dataclass
+class LayerDifference(LayerParams[ParamDifference]):
+    """The k-th Linear layer of two states; a parameter either side has gets a record."""
+
+    in_a: bool  # whether each state has this layer
+    in_b: bool
 
 
 @dataclass
@@ -138,9 +143,9 @@ class Difference:
 def difference(a: dict, b: dict) -> Difference:
     """Layers are paired by position; a layer that only one side has shows with nothing beside it."""
     specs_a, specs_b = spec.from_dicts(a["layers"]), spec.from_dicts(b["layers"])
-    names_a, names_b = spec.layer_param_names(specs_a), spec.layer_param_names(specs_b)
+    names_a, names_b = spec.layer_params(specs_a), spec.layer_params(specs_b)
     prefixes = spec.prefixes(specs_b)
-    dtype = b["params"][names_b[0][0]].dtype
+    dtype = b["params"][names_b[0]["weight"]].dtype
 
     def get(data, group, key):
         value = data[group].get(key) if key else None
@@ -151,28 +156,27 @@ def difference(a: dict, b: dict) -> Difference:
 
     layers, changes = [], []
     for k in range(max(len(names_a), len(names_b))):
-        wa_name, ba_name = names_a[k] if k < len(names_a) else (None, None)
-        wb_name, bb_name = names_b[k] if k < len(names_b) else (None, None)
-        wa, wb = get(a, "params", wa_name), get(b, "params", wb_name)
-        ba, bb = get(a, "params", ba_name), get(b, "params", bb_name)
-        w_change = wb - wa if wa is not None and wb is not None and wa.shape == wb.shape else None
-        b_change = bb - ba if ba is not None and bb is not None and ba.shape == bb.shape else None
-        changes += [abs(c).max() for c in (w_change, b_change) if c is not None and math.prod(c.shape)]
-        layers.append(
-            LayerDifference(
-                name=prefixes[k] if k < len(prefixes) else str(k),
-                weight_a=wa,
-                weight_b=wb,
-                bias_a=ba,
-                bias_b=bb,
-                weight_grad_a=get(a, "grads", wa_name),
-                weight_grad_b=get(b, "grads", wb_name),
-                bias_grad_a=get(a, "grads", ba_name),
-                bias_grad_b=get(b, "grads", bb_name),
-                weight_change=w_change,
-                bias_change=b_change,
+        side_a = names_a[k] if k < len(names_a) else {}
+        side_b = names_b[k] if k < len(names_b) else {}
+        params = {}
+        for kind in (kind for kind in spec.KINDS if kind in side_a or kind in side_b):
+            key_a, key_b = side_a.get(kind), side_b.get(kind)
+            pa, pb = get(a, "params", key_a), get(b, "params", key_b)
+            change = pb - pa if pa is not None and pb is not None and pa.shape == pb.shape else None
+            if change is not None and math.prod(change.shape):
+                changes.append(abs(change).max())
+            key = spec.param_name(prefixes[k], kind) if side_b else key_a or kind  # #b's names where it has the layer
+            params[key] = ParamDifference(
+                name=key,
+                kind=kind,
+                a=pa,
+                b=pb,
+                grad_a=get(a, "grads", key_a),
+                grad_b=get(b, "grads", key_b),
+                change=change,
             )
-        )
+        name = prefixes[k] if k < len(prefixes) else str(k)
+        layers.append(LayerDifference(name=name, params=params, in_a=bool(side_a), in_b=bool(side_b)))
     return Difference(
         layers=layers,
         structure_a=spec.structure(specs_a),

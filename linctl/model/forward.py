@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from linctl.model.network import Network
+from linctl.model.network import Network, param_values
+from linctl.model.records import LayerRecord, ParamValue
 from linctl.tensors import cpu
 
 TRAP_SHOW_LIMIT = 4096
@@ -44,18 +45,10 @@ class Trap:
 
 
 @dataclass
-class LayerForward:
-    """One Linear layer's part of the forward pass."""
+class LayerForward(LayerRecord[ParamValue]):
+    """One Linear layer's part of the forward pass (its gradients as stored: forward changes none)."""
 
-    name: str
-    in_features: int
-    out_features: int
-    activation: str
     x: Any  # this layer's input h_{k-1}, (B, in)
-    weight: Any
-    bias: Any
-    weight_grad: Any  # as stored: forward changes no gradient
-    bias_grad: Any
     linear: Any  # z_k = h_{k-1}·W_kᵀ + b_k, (B, out)
     output: Any  # h_k = f(z_k), (B, out)
     manual: Any  # torch.mm(W, h.t()) + b.view(out, 1), (out, B)
@@ -120,7 +113,7 @@ def forward(net: Network, x) -> ForwardResult:
     layers = []
     trap = None
     h_in = x
-    names = net.layer_names()
+    names, params = net.layer_names(), net.layer_params()
     for k, (linear, z, h) in enumerate(zip(net.linears, zs, hs, strict=True)):
         with torch.no_grad():
             weight, bias = linear.weight, linear.bias
@@ -133,14 +126,11 @@ def forward(net: Network, x) -> ForwardResult:
         layers.append(
             LayerForward(
                 name=names[k],
+                params=param_values(linear, params[k]),
                 in_features=linear.in_features,
                 out_features=linear.out_features,
                 activation=net.activations[k],
                 x=cpu(h_in),
-                weight=cpu(weight),
-                bias=None if bias is None else cpu(bias),
-                weight_grad=None if weight.grad is None else cpu(weight.grad),
-                bias_grad=None if bias is None or bias.grad is None else cpu(bias.grad),
                 linear=cpu(z),
                 output=cpu(h),
                 manual=cpu(manual),

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from linctl.model import registry, spec
+from linctl.model.records import ParamValue
 from linctl.tensors import cpu
 
 Tensor = Any
@@ -32,7 +33,7 @@ def build_module(specs: list[spec.LayerSpec], dtype, device=None):
         torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias, dtype=dtype, device=device)
         for layer in specs
     ]
-    if len(specs) == 1:
+    if spec.bare(specs):
         return linears[0]
     modules: list[torch.nn.Module] = []
     for linear, layer in zip(linears, specs, strict=True):
@@ -41,6 +42,20 @@ def build_module(specs: list[spec.LayerSpec], dtype, device=None):
         if entry.module is not None:
             modules.append(getattr(torch.nn, entry.module)(**dict(entry.arguments)))
     return torch.nn.Sequential(*modules)
+
+
+def linears_of(module, specs: list[spec.LayerSpec]) -> list:
+    """The module's Linear layers, in order (a bare Linear is its own one layer: its prefix is '')."""
+    return [module.get_submodule(prefix) for prefix in spec.prefixes(specs)]
+
+
+def param_values(linear, names: dict[str, str]) -> dict[str, ParamValue]:
+    """The layer's parameters as they are now and their gradients, copied to the CPU, by state_dict name."""
+    values = {}
+    for kind, name in names.items():
+        param = getattr(linear, kind)
+        values[name] = ParamValue(name, kind, cpu(param), None if param.grad is None else cpu(param.grad))
+    return values
 
 
 class Network:
@@ -62,9 +77,7 @@ class Network:
             for name in spec.param_names(self.specs)
         }
         self.module.load_state_dict(tensors, assign=True)
-        self.linears = (
-            [self.module] if len(self.specs) == 1 else [m for m in self.module if isinstance(m, torch.nn.Linear)]
-        )
+        self.linears = linears_of(self.module, self.specs)
         for name, param in self.named_params():
             grad = data["grads"].get(name)
             param.grad = None if grad is None else grad.to(device=self.device, dtype=self.dtype, copy=copy)
@@ -80,10 +93,6 @@ class Network:
         return self.specs[-1].out_features
 
     @property
-    def is_stack(self) -> bool:
-        return len(self.specs) > 1
-
-    @property
     def activations(self) -> list[str]:
         return [layer.activation for layer in self.specs]
 
@@ -93,14 +102,16 @@ class Network:
     def layer_names(self) -> list[str]:
         return spec.prefixes(self.specs)
 
+    def layer_params(self) -> list[dict[str, str]]:
+        """Each layer's parameters, {kind: state_dict name}."""
+        return spec.layer_params(self.specs)
+
     # ---- parameters by state_dict name
 
     def named_params(self) -> Iterator[tuple[str, Any]]:
-        names = spec.layer_param_names(self.specs)
-        for linear, (w, b) in zip(self.linears, names, strict=True):
-            yield w, linear.weight
-            if b is not None:
-                yield b, linear.bias
+        for linear, names in zip(self.linears, spec.layer_params(self.specs), strict=True):
+            for kind, name in names.items():
+                yield name, getattr(linear, kind)
 
     def parameters(self) -> list:
         return [p for _, p in self.named_params()]
@@ -182,9 +193,8 @@ def new_state(
     if seed is not None:
         torch.manual_seed(seed)
     module = build_module(specs, torch_dtype(dtype))
-    linears = [module] if len(specs) == 1 else [m for m in module if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
-        for k, linear in enumerate(linears):
+        for k, linear in enumerate(linears_of(module, specs)):
             given = [
                 ("--weight", weights[k] if weights else None, linear.weight),
                 ("--bias", biases[k] if biases else None, linear.bias),
@@ -193,7 +203,7 @@ def new_state(
                 if values is None or param is None:
                     continue
                 cast = torch.tensor(values, dtype=param.dtype)
-                warning = cast_note(values, cast, option if len(specs) == 1 else f"{option} (layer {k + 1})")
+                warning = cast_note(values, cast, option + spec.which_layer(k, len(specs)))
                 if warning and notes is not None:
                     notes.append(warning)
                 param.copy_(cast)

@@ -51,37 +51,52 @@ def module_indices(specs: list[LayerSpec]) -> list[int]:
     return indices
 
 
+KINDS = ("weight", "bias")  # a Linear's parameters, in the order module.parameters() gives them
+
+
+def bare(specs: list[LayerSpec]) -> bool:
+    """One layer is built as a bare nn.Linear, as `inspect IN OUT` promises; more are an nn.Sequential."""
+    return len(specs) == 1
+
+
+def which_layer(k: int, count: int, form: str = " (layer {})") -> str:
+    """Layer k named in a message, as `form` with its number from 1 (' (layer 2)'); '' when it is the only one."""
+    return "" if count == 1 else form.format(k + 1)
+
+
 def prefixes(specs: list[LayerSpec]) -> list[str]:
     """Each layer's prefix in the state_dict: '' for a bare Linear, '0', '2', ... in a stack."""
-    if len(specs) == 1:
-        return [""]
-    return [str(i) for i in module_indices(specs)]
+    return [""] if bare(specs) else [str(i) for i in module_indices(specs)]
 
 
 def param_name(prefix: str, kind: str) -> str:
     return f"{prefix}.{kind}" if prefix else kind
 
 
-def layer_param_names(specs: list[LayerSpec]) -> list[tuple[str, str | None]]:
-    """(weight name, bias name or None) per layer."""
+def layer_params(specs: list[LayerSpec]) -> list[dict[str, str]]:
+    """Each layer's parameters, {kind: state_dict name} in the order of KINDS: {'weight': '0.weight',
+    'bias': '0.bias'}; a layer built without a bias has no 'bias'."""
     return [
-        (param_name(p, "weight"), param_name(p, "bias") if layer.bias else None)
+        {kind: param_name(p, kind) for kind in KINDS if kind == "weight" or layer.bias}
         for p, layer in zip(prefixes(specs), specs, strict=True)
     ]
 
 
 def param_names(specs: list[LayerSpec]) -> list[str]:
     """Every parameter name, in the order of `module.parameters()`."""
-    return [n for pair in layer_param_names(specs) for n in pair if n is not None]
+    return [name for layer in layer_params(specs) for name in layer.values()]
+
+
+def param_shape(layer: LayerSpec, kind: str) -> tuple[int, ...]:
+    return (layer.out_features, layer.in_features) if kind == "weight" else (layer.out_features,)
 
 
 def param_shapes(specs: list[LayerSpec]) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    for (w, b), layer in zip(layer_param_names(specs), specs, strict=True):
-        shapes[w] = (layer.out_features, layer.in_features)
-        if b is not None:
-            shapes[b] = (layer.out_features,)
-    return shapes
+    return {
+        name: param_shape(layer, kind)
+        for names, layer in zip(layer_params(specs), specs, strict=True)
+        for kind, name in names.items()
+    }
 
 
 def linear_text(layer: LayerSpec) -> str:
@@ -90,7 +105,7 @@ def linear_text(layer: LayerSpec) -> str:
 
 def structure(specs: list[LayerSpec]) -> str:
     """The module exactly as torch prints it."""
-    if len(specs) == 1:
+    if bare(specs):
         return linear_text(specs[0])
     lines = ["Sequential("]
     for index, layer in zip(module_indices(specs), specs, strict=True):
@@ -173,13 +188,12 @@ def _check_weights(weights: list[list[list[float]]], sizes: list[int]) -> None:
     from linctl.errors import UsageError
 
     count = len(sizes) - 1
-    single = count == 1
     if len(weights) != count:
         raise UsageError(f"--weight: give it once per layer ({count} here, in order), got {len(weights)}")
     for k, w in enumerate(weights):
         n_in, n_out = sizes[k], sizes[k + 1]
         if len(w) != n_out or any(len(row) != n_in for row in w):
-            where = "" if single else f" for layer {k + 1}"
+            where = which_layer(k, count, " for layer {}")
             raise UsageError(
                 f"--weight: expected shape (OUT, IN) = ({n_out}, {n_in}){where}: {n_out} rows of {n_in} values, "
                 f"got ({len(w)}, {len(w[0]) if w else 0})"
@@ -190,7 +204,6 @@ def _check_biases(biases: list[list[list[float]]], sizes: list[int], bias: bool)
     from linctl.errors import UsageError
 
     count = len(sizes) - 1
-    single = count == 1
     if not bias:
         raise UsageError("--bias and --no-bias contradict each other; drop one")
     if len(biases) != count:
@@ -199,5 +212,5 @@ def _check_biases(biases: list[list[list[float]]], sizes: list[int], bias: bool)
         if len(b) != 1:
             raise UsageError("--bias: one row of OUT values separated by commas, like --bias 0.1,-0.2 (no ';')")
         if len(b[0]) != sizes[k + 1]:
-            where = "" if single else f" for layer {k + 1}"
+            where = which_layer(k, count, " for layer {}")
             raise UsageError(f"--bias: expected {sizes[k + 1]} values{where} (one per output), got {len(b[0])}")

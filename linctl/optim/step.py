@@ -9,6 +9,8 @@ from typing import Any
 from linctl.errors import LinctlError
 from linctl.model.forward import compare
 from linctl.model.network import Network
+from linctl.model.records import LayerRecord, ParamRecord
+from linctl.model.spec import KINDS, param_name
 from linctl.optim.settings import Plan
 from linctl.optim.torch_step import build, run_step, save_into
 from linctl.tensors import copied
@@ -20,48 +22,41 @@ def is_plain_sgd(plan: Plan) -> bool:
 
 
 @dataclass
-class LayerMoved:
-    """One Linear layer before and after an update (a step, or a whole training run), and its gradient now."""
+class ParamMoved(ParamRecord):
+    """One parameter before and after an update, and its gradient now."""
 
-    name: str
-    in_features: int
-    out_features: int
-    activation: str
-    weight_before: Any
-    bias_before: Any
-    weight: Any
-    bias: Any
-    weight_grad: Any
-    bias_grad: Any
-    weight_change: Any  # weight - weight_before
-    bias_change: Any
-
-
-def layer_moved(name: str, linear, before: tuple[Any, Any], activation: str) -> LayerMoved:
-    """The record of a layer whose update is done; `before` is its (weight, bias) from `snapshot`."""
-    weight, bias = copied(linear.weight), copied(linear.bias)
-    return LayerMoved(
-        name=name,
-        in_features=linear.in_features,
-        out_features=linear.out_features,
-        activation=activation,
-        weight_before=before[0],
-        bias_before=before[1],
-        weight=weight,
-        bias=bias,
-        weight_grad=copied(linear.weight.grad),
-        bias_grad=None if linear.bias is None else copied(linear.bias.grad),
-        weight_change=weight - before[0],
-        bias_change=None if bias is None else bias - before[1],
-    )
+    before: Any
+    value: Any
+    grad: Any
+    change: Any  # value - before
+    hand: Any = None  # before - lr·grad by hand: plain SGD's step only
 
 
 @dataclass
-class LayerStep(LayerMoved):
-    """One Linear layer's part of the step."""
+class LayerMoved(LayerRecord[ParamMoved]):
+    """One Linear layer before and after an update (a step, or a whole training run)."""
 
-    hand_weight: Any  # W - lr·grad, plain SGD only
-    hand_bias: Any
+
+def layer_moved(name: str, linear, before: tuple, activation: str) -> LayerMoved:
+    """The record of a layer whose update is done; `before` is its parameters from `snapshot`, in the
+    order of spec.KINDS (None for one the layer does not have)."""
+    params = {}
+    for kind, was in zip(KINDS, before, strict=True):
+        param = getattr(linear, kind)
+        if param is None:
+            continue
+        key = param_name(name, kind)
+        value = copied(param)
+        params[key] = ParamMoved(
+            name=key, kind=kind, before=was, value=value, grad=copied(param.grad), change=value - was
+        )
+    return LayerMoved(
+        name=name,
+        params=params,
+        in_features=linear.in_features,
+        out_features=linear.out_features,
+        activation=activation,
+    )
 
 
 @dataclass
@@ -69,21 +64,21 @@ class StepResult:
     optimizer: str
     settings: dict
     lr: float
-    layers: list[LayerStep]
+    layers: list[LayerMoved]
     hand_max_abs_diff: float | None
     hand_match: bool | None
     step: int
     notes: list[str] = field(default_factory=list)
 
 
-def snapshot(net: Network) -> list[tuple[Any, Any]]:
-    """Each layer's (weight, bias) as they are now, copied."""
-    return [(copied(linear.weight), copied(linear.bias)) for linear in net.linears]
+def snapshot(net: Network) -> list[tuple]:
+    """Each layer's parameters as they are now, copied, in the order of spec.KINDS (None where it has none)."""
+    return [tuple(copied(getattr(linear, kind)) for kind in KINDS) for linear in net.linears]
 
 
 def layer_steps(
-    net: Network, before: list[tuple[Any, Any]], lr: float | None
-) -> tuple[list[LayerStep], float | None, bool | None]:
+    net: Network, before: list[tuple], lr: float | None
+) -> tuple[list[LayerMoved], float | None, bool | None]:
     """Per-layer records of a finished update; with `lr`, the plain SGD update by hand beside it."""
     import torch
 
@@ -92,26 +87,15 @@ def layer_steps(
         net.layer_names(), net.linears, before, net.activations, strict=True
     ):
         moved = layer_moved(name, linear, before_layer, activation)
-        w_before, b_before, w_grad, b_grad = moved.weight_before, moved.bias_before, moved.weight_grad, moved.bias_grad
-        hand_w = hand_b = None
-        if lr is not None and w_grad is not None:
+        for param in moved.params.values():
+            if lr is None or param.grad is None:
+                continue
             with torch.no_grad():
-                hand_w = w_before - lr * w_grad
-                pairs = [(hand_w, moved.weight)]
-                if b_before is not None and b_grad is not None:
-                    hand_b = b_before - lr * b_grad
-                    pairs.append((hand_b, moved.bias))
-            for hand, real in pairs:
-                w, s = compare(hand, real)
-                worst = w if worst is None else max(worst, w)
-                same = s if same is None else same and s
-        layers.append(
-            LayerStep(
-                **vars(moved),
-                hand_weight=hand_w,
-                hand_bias=hand_b,
-            )
-        )
+                param.hand = param.before - lr * param.grad
+            w, s = compare(param.hand, param.value)
+            worst = w if worst is None else max(worst, w)
+            same = s if same is None else same and s
+        layers.append(moved)
     return layers, worst, same
 
 

@@ -20,8 +20,8 @@ class Order:
         from torch.utils.data import DistributedSampler
 
         self.samples = samples
-        self.sampler = DistributedSampler(
-            range(samples), num_replicas=world.size, rank=world.rank, shuffle=shuffle, seed=seed, drop_last=False
+        self.sampler: Any = DistributedSampler(
+            range(samples),  # type: ignore[arg-type]  # a sized sequence is all it reads num_replicas=world.size, rank=world.rank, shuffle=shuffle, seed=seed, drop_last=False
         )
 
     @property

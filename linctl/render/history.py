@@ -6,9 +6,8 @@ import csv
 import sys
 
 from linctl.render.cells import fmt, table, text
-from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
-from linctl.render.widgets import changed_matrix, heading, show, tensor_view, vector
-from linctl.tensors import plain
+from linctl.render.layers import layer_entry, titled, with_layers
+from linctl.render.widgets import changed_matrix, heading, show, tensor_view
 
 COLUMNS = (
     "id",
@@ -126,14 +125,10 @@ def undo_view(target: int, undone: list[dict], d, path: str) -> None:
         *lines,
     ]
     for layer in d.layers:
-        if len(d.layers) > 1:
-            parts.append(heading(layer_title(layer, len(d.layers))))
-        w = prefixed(layer, "weight")
-        parts += [
-            tensor_view(w, layer.weight),
-            vector(prefixed(layer, "bias"), layer.bias) if layer.bias is not None else None,
-            tensor_view(f"{w}.grad", layer.weight_grad) if layer.weight_grad is not None else text(f"{w}.grad: None"),
-        ]
+        weight = layer.param("weight")
+        parts += titled(layer, len(d.layers))
+        parts += [tensor_view(record.name, record.value) for record in layer.params.values()]
+        parts.append(tensor_view(f"{weight.name}.grad", weight.grad))
     parts.append(text("'linctl undo' again goes further back; 'linctl history' shows where you are"))
     show(*parts)
 
@@ -162,18 +157,11 @@ def diff_json(a: int, b: int, r) -> dict:
         "structure_b": r.structure_b,
         "max_abs_change": r.max_abs_change,
     }
-    layers = [{"name": layer.name, **{key: plain(getattr(layer, key)) for key in DIFF_KEYS}} for layer in r.layers]
-    return with_layers(top, layers, DIFF_KEYS)
+    return with_layers(top, [layer_entry(layer, DIFF_KEYS) for layer in r.layers], DIFF_KEYS)
 
 
 def diff_view(a: int, b: int, r) -> None:
     from rich.columns import Columns
-
-    def grad(title, tensor):
-        return tensor_view(title, tensor) if tensor is not None else text(f"{title}: None")
-
-    def view(title, tensor):
-        return tensor_view(title, tensor) if tensor is not None else text(f"{title}: (no such layer)")
 
     parts = [heading(f"diff #{a} (step {r.step_a}) -> #{b} (step {r.step_b})")]
     if r.structure_a != r.structure_b:
@@ -181,35 +169,46 @@ def diff_view(a: int, b: int, r) -> None:
             text("the network was replaced between these entries:\n" + r.structure_a + "\n->\n" + r.structure_b)
         )
     for layer in r.layers:
-        w = "weight" if not layer.name or len(r.layers) == 1 else f"{layer.name}.weight"
-        bname = "bias" if not layer.name or len(r.layers) == 1 else f"{layer.name}.bias"
         if len(r.layers) > 1:
             parts.append(heading(f"layer {layer.name}"))
-        weights = [view(f"{w} at #{a}", layer.weight_a)]
-        if layer.weight_b is not None:
-            weights.append(changed_matrix(f"{w} at #{b} (↑ up, ↓ down)", layer.weight_b, layer.weight_change))
-        if layer.weight_change is not None:
-            weights.append(tensor_view("change", layer.weight_change))
-        parts.append(Columns(weights, padding=(0, 3)))
-        if layer.weight_change is None and len(r.layers) == 1:
+        weight = layer.param("weight")
+        compared = _compared(layer, a, b)  # the weight's first: every layer has one
+        parts.append(compared[0])
+        if weight.change is None and len(r.layers) == 1:  # with several, the structures above say it
             parts.append(text("the shapes differ: the network was replaced between these entries"))
-        if layer.bias_a is not None or layer.bias_b is not None:
-            after = grad(f"{bname} at #{b}", layer.bias_b)
-            if layer.bias_b is not None and layer.bias_change is not None:
-                after = changed_matrix(f"{bname} at #{b} (↑ up, ↓ down)", layer.bias_b, layer.bias_change)
-            biases = [grad(f"{bname} at #{a}", layer.bias_a), after]
-            if layer.bias_change is not None:
-                biases.append(tensor_view("change", layer.bias_change))
-            parts.append(Columns(biases, padding=(0, 3)))
-        parts.append(
-            Columns(
-                [grad(f"{w}.grad at #{a}", layer.weight_grad_a), grad(f"{w}.grad at #{b}", layer.weight_grad_b)],
-                padding=(0, 3),
-            )
-        )
+        parts += compared[1:]
+        grads = [
+            _shown(f"{weight.name}.grad at #{a}", weight.grad_a),
+            _shown(f"{weight.name}.grad at #{b}", weight.grad_b),
+        ]
+        parts.append(Columns(grads, padding=(0, 3)))
     if r.max_abs_change is not None:
         parts.append(text(f"largest |change|: {fmt(r.max_abs_change)}"))
     show(*parts)
+
+
+def _shown(title: str, tensor, missing: str = "None"):
+    return tensor_view(title, tensor) if tensor is not None else text(f"{title}: {missing}")
+
+
+def _compared(layer, a: int, b: int) -> list:
+    """Each parameter (by its state_dict name, #b's where both have it) at #a, at #b (the changed numbers
+    marked, where the shapes agree) and the change, side by side. A layer only #b has says '(no such
+    layer)' at #a, one only #a has shows nothing at #b; a layer without the parameter shows None."""
+    from rich.columns import Columns
+
+    parts = []
+    for record in layer.params.values():
+        name = record.name
+        shown = [_shown(f"{name} at #{a}", record.a, "None" if layer.in_a else "(no such layer)")]
+        if record.change is not None:
+            shown.append(changed_matrix(f"{name} at #{b} (↑ up, ↓ down)", record.b, record.change))
+        elif record.b is not None or layer.in_b:
+            shown.append(_shown(f"{name} at #{b}", record.b))
+        if record.change is not None:
+            shown.append(tensor_view("change", record.change))
+        parts.append(Columns(shown, padding=(0, 3)))
+    return parts
 
 
 def _metric(entry: dict, key: str = "metric") -> str:

@@ -1,25 +1,23 @@
-"""Views and JSON for the network commands: inspect, forward, set."""
+"""Views and JSON for inspect and set (forward's are in render/forward.py)."""
 
 from __future__ import annotations
 
-from linctl.render.cells import fmt, fmt_input, text
-from linctl.render.layers import layer_entry, layer_title, prefixed, symbols, with_layers
+from linctl.model.spec import KINDS
+from linctl.render.cells import fmt, text
+from linctl.render.layers import layer_entry, prefixed, titled, with_layers
 from linctl.render.widgets import (
     heading,
     kv,
     matrix,
-    samples,
     setting_text,
     show,
     summary_table,
     tensor_view,
     vector,
-    verdict,
 )
-from linctl.tensors import plain
 
-WRITE_OUT_LIMIT = 8  # write each output out as w*x + b when IN and OUT*B are this small
 PARAM_KEYS = ("weight", "bias", "weight_grad", "bias_grad")
+RANGE_KEYS = ("init_bound", "weight_min", "weight_max")
 
 # --------------------------------------------------------------------------
 # inspect
@@ -32,7 +30,7 @@ def inspect_json(d, path: str, backup: str | None = None) -> dict:
         "in_features": d.in_features,
         "out_features": d.out_features,
         "bias_enabled": d.bias_enabled,
-        "activation": d.activation,
+        "activation": d.layers[-1].activation,  # the last layer's (a stack's each are in `layers`)
         "dtype": d.dtype,
         "requires_grad": d.requires_grad,
         "parameters": d.parameters,
@@ -41,21 +39,8 @@ def inspect_json(d, path: str, backup: str | None = None) -> dict:
         "state": path,
         "backup": backup,
     }
-    layers = [
-        layer_entry(
-            layer,
-            PARAM_KEYS,
-            parameters=layer.parameters,
-            init_bound=layer.init_bound,
-            weight_min=layer.weight_min,
-            weight_max=layer.weight_max,
-        )
-        for layer in d.layers
-    ]
-    if len(layers) == 1:
-        for key in ("init_bound", "weight_min", "weight_max"):
-            top[key] = layers[0][key]
-    return with_layers(top, layers, PARAM_KEYS)
+    layers = [layer_entry(layer, (*PARAM_KEYS, "parameters", *RANGE_KEYS)) for layer in d.layers]
+    return with_layers(top, layers, (*RANGE_KEYS, *PARAM_KEYS))
 
 
 def _optimizer_text(optimizer: dict) -> str:
@@ -66,30 +51,31 @@ def _optimizer_text(optimizer: dict) -> str:
 
 
 def layer_parts(layer) -> list:
-    """A layer's weight, bias and their gradients, as inspect shows them."""
-    w, b = prefixed(layer, "weight"), prefixed(layer, "bias")
-    parts = [
-        matrix(f"{w} (rows = output neurons, columns = inputs)", layer.weight),
-        vector(b, layer.bias) if layer.bias is not None else text(f"{b}: None (built with --no-bias)"),
-        tensor_view(f"{w}.grad", layer.weight_grad)
-        if layer.weight_grad is not None
-        else text(f"{w}.grad: None  (no backward yet)"),
-    ]
-    if layer.bias is not None:
-        parts.append(
-            tensor_view(f"{b}.grad", layer.bias_grad)
-            if layer.bias_grad is not None
-            else text(f"{b}.grad: None  (no backward yet)")
-        )
+    """A layer's parameters, then their gradients, as inspect shows them."""
+    parts = []
+    for kind in KINDS:
+        record = layer.param(kind)
+        if record is None:
+            parts.append(text(f"{prefixed(layer, kind)}: None (built with --no-{kind})"))
+        elif record.value.ndim == 2:
+            parts.append(matrix(f"{record.name} (rows = output neurons, columns = inputs)", record.value))
+        else:
+            parts.append(vector(record.name, record.value))
+    for record in layer.params.values():
+        title = f"{record.name}.grad"
+        none = text(f"{title}: None  (no backward yet)")
+        parts.append(tensor_view(title, record.grad) if record.grad is not None else none)
     return parts
 
 
 def inspect_view(d, path: str) -> None:
-    if not d.is_stack:
+    if len(d.layers) == 1:  # one layer's facts fit one list; a stack's layers need a table
         layer = d.layers[0]
+        weight, bias = layer.param("weight"), layer.param("bias")
+        act = layer.activation
         facts = [
             ("structure", d.structure),
-            ("activation", d.activation + ("" if d.activation == "none" else "  (applied after the linear map)")),
+            ("activation", act + ("" if act == "none" else "  (applied after the linear map)")),
             ("dtype", d.dtype),
             ("requires_grad", f"weight {d.requires_grad}" + (f", bias {d.requires_grad}" if d.bias_enabled else "")),
             (
@@ -98,10 +84,10 @@ def inspect_view(d, path: str) -> None:
                 + (f" + bias {d.out_features})" if d.bias_enabled else ")"),
             ),
             ("init bound", f"±{fmt(layer.init_bound)}  (torch's ±1/sqrt(in_features) = ±1/sqrt({d.in_features}))"),
-            ("weight range", f"min {fmt(layer.weight_min)}  max {fmt(layer.weight_max)}"),
+            ("weight range", f"min {fmt(weight.min)}  max {fmt(weight.max)}"),
         ]
-        if d.bias_enabled:
-            facts.append(("bias range", f"min {fmt(layer.bias_min)}  max {fmt(layer.bias_max)}"))
+        if bias is not None:
+            facts.append(("bias range", f"min {fmt(bias.min)}  max {fmt(bias.max)}"))
         facts += [("step", str(d.step)), ("optimizer", _optimizer_text(d.optimizer)), ("state", path)]
         show(heading(d.structure), kv(facts), *layer_parts(layer))
         return
@@ -116,189 +102,18 @@ def inspect_view(d, path: str) -> None:
     rows = [
         (
             layer.name,
-            f"Linear({layer.in_features}, {layer.out_features})" + ("" if layer.bias is not None else " no bias"),
+            f"Linear({layer.in_features}, {layer.out_features})" + ("" if layer.param("bias") else " no bias"),
             layer.activation,
             f"(B, {layer.out_features})",
             f"{layer.parameters:,}",
-            f"{fmt(layer.weight_min)} .. {fmt(layer.weight_max)}",
+            f"{fmt(layer.param('weight').min)} .. {fmt(layer.param('weight').max)}",
         )
         for layer in d.layers
     ]
     table = summary_table(("layer", "module", "activation", "output", "params", "weight range"), rows)
     parts = [heading(d.structure), kv(facts), table]
     for layer in d.layers:
-        parts.append(heading(layer_title(layer, len(d.layers))))
-        parts += layer_parts(layer)
-    show(*parts)
-
-
-# --------------------------------------------------------------------------
-# forward
-
-LAYER_FORWARD_KEYS = (
-    "weight",
-    "bias",
-    "linear",
-    "output",
-    "manual",
-    "max_abs_diff",
-    "match",
-    "exact",
-    "grad_fn",
-    "output_grad_fn",
-)
-SINGLE_FORWARD_KEYS = ("linear", "manual", "grad_fn", "output_grad_fn", "activation")
-
-
-def trap_json(trap) -> dict | None:
-    if trap is None:
-        return None
-    return {
-        "kind": trap.kind,
-        "shape": list(trap.shape) if trap.shape else None,
-        "values": plain(trap.values),
-        "message": trap.message,
-    }
-
-
-def forward_json(r) -> dict:
-    top = {
-        "x": plain(r.x),
-        "output": plain(r.output),
-        "max_abs_diff": r.max_abs_diff,
-        "match": r.match,
-        "exact": r.exact,
-        "dtype": r.dtype,
-        "device": r.device,
-        "bias_trap": trap_json(r.trap),
-        "structure": r.structure,
-    }
-    if r.classified is not None:
-        from linctl.render.classify import classified_json
-
-        top.update(classified_json(r.classified))
-    layers = [layer_entry(layer, LAYER_FORWARD_KEYS) for layer in r.layers]
-    return with_layers(top, layers, SINGLE_FORWARD_KEYS)
-
-
-def write_out(layer, symbol: str = "y") -> list[str]:
-    """Each output as w·x + b with the real numbers, for small layers."""
-    batch, n_in = layer.x.shape
-    n_out = layer.linear.shape[1]
-    if n_in > WRITE_OUT_LIMIT or n_out * batch > WRITE_OUT_LIMIT:
-        return []
-    weight, x, y = layer.weight.tolist(), layer.x.tolist(), layer.linear.tolist()
-    bias = layer.bias.tolist() if layer.bias is not None else None
-    out_rows = layer.output.tolist()
-    lines = []
-    for b in range(batch):
-        for j in range(n_out):
-            name = f"{symbol}[{j}]" if batch == 1 else f"{symbol}[{b},{j}]"
-            terms = _signed(
-                [f"{fmt(w)}*{_factor(v)}" for w, v in zip(weight[j], x[b], strict=True)]
-                + ([fmt(bias[j])] if bias is not None else [])
-            )
-            line = f"{name} = {terms} = {fmt(y[b][j])}"
-            if layer.activation != "none":
-                line += f"   {layer.activation}({fmt(y[b][j])}) = {fmt(out_rows[b][j])}"
-            lines.append(line)
-    return lines
-
-
-def _factor(value: float) -> str:
-    text_ = fmt_input(value)
-    return f"({text_})" if text_.startswith("-") else text_
-
-
-def _signed(terms: list[str]) -> str:
-    """'a + b' with '- 0.4' for negative terms after the first."""
-    out = terms[0]
-    for term in terms[1:]:
-        out += f" - {term[1:]}" if term.startswith("-") else f" + {term}"
-    return out
-
-
-def trap_lines(trap, layer) -> list:
-    if trap is None:
-        return []
-    n_out, batch = layer.manual.shape
-    head = f"the bias trap: torch.mm(W, x.t()) + b, without .view({n_out}, 1)"
-    if trap.kind == "error":
-        why = (
-            f"b has shape ({n_out},), which lines up with the last dimension (the {batch} samples), "
-            f"not with the {n_out} outputs: {trap.message}"
-        )
-        return [heading(head), text(why)]
-    if trap.kind == "shape":
-        why = (
-            f"gives shape {tuple(trap.shape)} instead of ({n_out}, {batch}): b of shape ({n_out},) is broadcast "
-            f"along the last dimension, so column k gets b[k] added to every output: wrong numbers"
-        )
-    else:
-        why = (
-            f"gives the right shape {tuple(trap.shape)} but wrong numbers: b of shape ({n_out},) is added along the "
-            f"samples, so sample k gets b[k] on every output instead of b[j] on output j"
-        )
-    parts = [heading(head), text(why)]
-    if trap.values is not None:
-        parts.append(matrix("torch.mm(W, x.t()) + b  (wrong)", trap.values, row_name="row", col_name="col"))
-    return parts
-
-
-def _layer_forward_parts(r, layer, k: int, count: int) -> list:
-    n_out = layer.manual.shape[0]
-    single = count == 1
-    x_name = "x" if k == 0 else f"h{k - 1}"
-    z_name = "net(x)" if single else f"z{k} = W{k}·{x_name}" + (f" + b{k}" if layer.bias is not None else "")
-    parts = [] if single else [heading(layer_title(layer, count))]
-    if single or k == 0:
-        parts.append(samples("x", layer.x, "in"))
-    parts.append(samples(f"{z_name}   grad_fn=<{layer.grad_fn}>", layer.linear, "out"))
-    if layer.activation != "none":
-        h_name = f"{layer.activation}(net(x))" if single else f"h{k} = {layer.activation}(z{k})"
-        parts.append(samples(f"{h_name}   grad_fn=<{layer.output_grad_fn}>", layer.output, "out"))
-    w = "W" if single else f"W{k}"
-    bias = "b" if single else f"b{k}"
-    xt = "x" if k == 0 else f"h{k - 1}"
-    by_hand = (
-        f"torch.mm({w}, {xt}.t()) + {bias}.view({n_out}, 1)" if layer.bias is not None else f"torch.mm({w}, {xt}.t())"
-    )
-    parts.append(matrix(f"by hand: {by_hand}  (rows = outputs, columns = samples)", layer.manual, "out", "sample"))
-    what = "net(x) vs by hand (transposed)" if single else f"z{k} vs by hand (transposed)"
-    parts.append(
-        text(
-            verdict(layer.match, layer.exact, layer.max_abs_diff, r.rtol, r.atol, what),
-            "green" if layer.match else "bold red",
-        )
-    )
-    if k == 0:
-        parts += trap_lines(r.trap, layer)
-    lines = write_out(layer, "y" if single else f"z{k}")
-    if lines:
-        parts.append(heading("each output written out (w·x + b)"))
-        parts += [text(line) for line in lines]
-    return parts
-
-
-def forward_view(r) -> None:
-    count = len(r.layers)
-    if count == 1:
-        layer = r.layers[0]
-        head = f"{r.structure}   activation {layer.activation}   {r.dtype} on {r.device}"
-    else:
-        head = f"{r.dtype} on {r.device}\n{r.structure}"
-    parts = [heading(head)]
-    if count > 1:
-        parts.append(text(symbols(r.layers)))
-    for k, layer in enumerate(r.layers):
-        parts += _layer_forward_parts(r, layer, k, count)
-    if count > 1:
-        parts.append(samples("output = net(x)", r.output, "out"))
-    if r.classified is not None:
-        from linctl.render.classify import classified_parts
-
-        parts += classified_parts(r.classified)
-    parts.append(text("the weights did not change (forward only)"))
+        parts += [*titled(layer, len(d.layers)), *layer_parts(layer)]
     show(*parts)
 
 
@@ -318,13 +133,8 @@ def set_view(changes: list[dict], d, path: str) -> None:
     ]
     touched = {c["name"].rsplit(".", 1)[0] if "." in c["name"] else "" for c in changes}
     parts = [heading("set by hand"), *lines]
-    for layer in d.layers:
-        if len(d.layers) > 1 and layer.name not in touched:
-            continue
-        if len(d.layers) > 1:
-            parts.append(heading(layer_title(layer, len(d.layers))))
-        parts.append(tensor_view(prefixed(layer, "weight"), layer.weight))
-        if layer.bias is not None:
-            parts.append(vector(prefixed(layer, "bias"), layer.bias))
+    for layer in (layer for layer in d.layers if layer.name in touched):
+        parts += titled(layer, len(d.layers))
+        parts += [tensor_view(record.name, record.value) for record in layer.params.values()]
     parts.append(text("gradients and optimizer state were left as they were"))
     show(*parts)

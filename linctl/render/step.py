@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from linctl.model.spec import KINDS
 from linctl.render.cells import text
-from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
+from linctl.render.layers import layer_entry, titled, value_of, with_layers
 from linctl.render.stepping import backward_json, grad_table, loss_lines
 from linctl.render.widgets import (
     changed_matrix,
@@ -62,10 +63,9 @@ def update_equation(r, layer, kind: str):
     """`W − lr·∇W = W′` (plain SGD) or `W + Δ = W′`, the matrices side by side."""
     from linctl.render.equation import Equation
 
-    name = prefixed(layer, kind)
-    before, after = getattr(layer, f"{kind}_before"), getattr(layer, kind)
-    grad, change = getattr(layer, f"{kind}_grad"), getattr(layer, f"{kind}_change")
-    if kind == "weight" and before.ndim == 2:
+    record = layer.param(kind)
+    name, before, after, grad, change = record.name, record.before, record.value, record.grad, record.change
+    if before.ndim == 2:
 
         def view(title, tensor, labelled=False):
             return matrix(title, tensor, row_name="out" if labelled else None)
@@ -84,10 +84,7 @@ def update_equation(r, layer, kind: str):
 
 
 def _layer_step_parts(r, layer, skip_grad: bool = False) -> list:
-    parts = [update_equation(r, layer, "weight")]
-    if layer.bias is not None:
-        parts.append(update_equation(r, layer, "bias"))
-    return parts
+    return [update_equation(r, layer, record.kind) for record in layer.params.values()]
 
 
 def step_parts(r, skip_grad: bool = False) -> list:
@@ -99,9 +96,7 @@ def step_parts(r, skip_grad: bool = False) -> list:
             text(_explained(r.optimizer)),
         ]
     for layer in r.layers:
-        if len(r.layers) > 1:
-            parts.append(heading(layer_title(layer, len(r.layers))))
-        parts += _layer_step_parts(r, layer, skip_grad)
+        parts += [*titled(layer, len(r.layers)), *_layer_step_parts(r, layer, skip_grad)]
     if r.hand_match is not None:
         parts.append(check_line(r.hand_match, r.hand_max_abs_diff, f"optimizer vs by hand W - lr·grad (lr={r.lr:g})"))
     parts.append(text(f"step count: {r.step}.  The gradients were kept (optimizer.step() does not clear them)."))
@@ -116,34 +111,27 @@ def step_view(r) -> None:
 # zero-grad
 
 
+ZERO_GRAD_KEYS = ("weight_grad", "bias_grad", "weight_grad_before", "bias_grad_before")
+
+
 def zero_grad_json(before: list, path: str) -> dict:
+    """`before` is each layer as it was (describe's records): its gradients now are None."""
     layers = [
-        {
-            "name": layer.name,
-            "weight_grad": None,
-            "bias_grad": None,
-            "weight_grad_before": plain(layer.weight_grad),
-            "bias_grad_before": plain(layer.bias_grad),
-        }
+        {"name": layer.name, **{f"{kind}_grad": None for kind in KINDS}}
+        | {f"{kind}_grad_before": plain(value_of(layer, f"{kind}_grad")) for kind in KINDS}
         for layer in before
     ]
-    return with_layers({"state": path}, layers, ("weight_grad", "bias_grad", "weight_grad_before", "bias_grad_before"))
+    return with_layers({"state": path}, layers, ZERO_GRAD_KEYS)
 
 
 def zero_grad_view(before: list, path: str) -> None:
-    if all(layer.weight_grad is None and layer.bias_grad is None for layer in before):
+    if all(record.grad is None for layer in before for record in layer.params.values()):
         show(text("the gradients were already None; nothing to clear"))
         return
     parts = [heading("optimizer.zero_grad()  (set_to_none=True, PyTorch's default)")]
     for layer in before:
-        parts += [grad_table(f"{prefixed(layer, 'weight')}.grad before", layer.weight_grad)]
-        if layer.bias is not None:
-            parts.append(grad_table(f"{prefixed(layer, 'bias')}.grad before", layer.bias_grad))
-    names = [
-        f"{prefixed(layer, 'weight')}.grad: None"
-        + (f"    {prefixed(layer, 'bias')}.grad: None" if layer.bias is not None else "")
-        for layer in before
-    ]
+        parts += [grad_table(f"{record.name}.grad before", record.grad) for record in layer.params.values()]
+    names = ["    ".join(f"{record.name}.grad: None" for record in layer.params.values()) for layer in before]
     parts += [text(line) for line in names]
     show(*parts)
 
@@ -170,28 +158,19 @@ def train_step_view(r) -> None:
     b, s = r.backward, r.step
     parts = [heading(f"train-step {s.step}: zero_grad -> forward -> loss -> backward -> step"), text("1. weights")]
     for layer in s.layers:
-        parts.append(tensor_view(prefixed(layer, "weight"), layer.weight_before))
-        if layer.bias_before is not None:
-            parts.append(vector(prefixed(layer, "bias"), layer.bias_before))
+        parts += [tensor_view(record.name, record.before) for record in layer.params.values()]
     parts += [
         text(
             "2. optimizer.zero_grad(): "
             + ("the stored gradients were cleared; " if r.grads_cleared else "")
-            + ", ".join(
-                f"{prefixed(layer, kind)}.grad = None"
-                for layer in s.layers
-                for kind in ("weight", "bias")
-                if kind == "weight" or layer.bias is not None
-            )
+            + ", ".join(f"{record.name}.grad = None" for layer in s.layers for record in layer.params.values())
         ),
         text("3. forward, 4. target, 5. loss"),
         *loss_lines(b)[1:],
         text("6. loss.backward()"),
     ]
     for layer in s.layers:
-        parts.append(grad_table(f"{prefixed(layer, 'weight')}.grad", layer.weight_grad))
-        if layer.bias is not None:
-            parts.append(grad_table(f"{prefixed(layer, 'bias')}.grad", layer.bias_grad))
+        parts += [grad_table(f"{record.name}.grad", record.grad) for record in layer.params.values()]
     parts += [
         check_line(b.match, b.max_abs_diff, "autograd's gradient vs by hand (chain rule)"),
         text("7. after backward the weights are unchanged" if b.weights_unchanged else "WEIGHTS CHANGED IN BACKWARD"),

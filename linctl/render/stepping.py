@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
+from linctl.model.spec import KINDS
 from linctl.render.cells import fmt, shape, text
-from linctl.render.layers import layer_entry, layer_title, prefixed, symbols, with_layers
+from linctl.render.layers import layer_entry, layer_title, symbols, titled, value_of, with_layers
 from linctl.render.widgets import (
     check_line,
     heading,
@@ -32,7 +33,7 @@ GRAD_KEYS = (
     "bias",
 )
 BACKWARD_LAYER_KEYS = (*GRAD_KEYS, "linear", "output", "delta", "max_abs_diff", "match")
-SINGLE_BACKWARD_KEYS = (*GRAD_KEYS, "linear")
+SINGLE_BACKWARD_KEYS = ("activation", *GRAD_KEYS, "linear")
 
 
 def backward_json(r) -> dict:
@@ -49,11 +50,9 @@ def backward_json(r) -> dict:
         "structure": r.structure,
         "dtype": r.dtype,
     }
-    if len(r.layers) == 1:
-        top["activation"] = r.activation
     # backward leaves the weights as they were: before and after are the same tensors
     layers = [
-        layer_entry(layer, BACKWARD_LAYER_KEYS, weight_before=plain(layer.weight), bias_before=plain(layer.bias))
+        layer_entry(layer, BACKWARD_LAYER_KEYS, **{f"{kind}_before": plain(value_of(layer, kind)) for kind in KINDS})
         for layer in r.layers
     ]
     return with_layers(top, layers, SINGLE_BACKWARD_KEYS)
@@ -78,12 +77,9 @@ def _hand(title: str, hand, autograd, autograd_title: str):
 def loss_lines(r) -> list:
     from linctl.model.registry import loss
 
-    single = len(r.layers) == 1
-    act = r.activation
-    if single:
-        o_title = f"output o = {act}(net(x))" if act != "none" else "output o = net(x)"
-    else:
-        o_title = "output o = net(x)"
+    act = r.layers[-1].activation
+    lone = len(r.layers) == 1  # a lone Linear's output names its activation; a stack's, net(x) alone
+    o_title = f"output o = {act}(net(x))" if lone and act != "none" else "output o = net(x)"
     entry = loss(r.loss_name)
     formula = entry.formula.removeprefix("L = ")
     indices = entry.target == "classes" and r.t.shape[1] == 1
@@ -98,29 +94,21 @@ def loss_lines(r) -> list:
 
 
 def _accumulation(layer, first: bool) -> list:
-    w, b = prefixed(layer, "weight"), prefixed(layer, "bias")
     parts = []
-    if not first:
-        parts += [
-            grad_table(f"{w}.grad before", layer.weight_grad_before),
-            grad_table("added by this backward", layer.weight_grad_added),
-        ]
-    parts.append(grad_table(f"{w}.grad now" + ("" if first else " = before + added"), layer.weight_grad))
-    if layer.bias is not None:
+    for record in layer.params.values():
         if not first:
             parts += [
-                grad_table(f"{b}.grad before", layer.bias_grad_before),
-                grad_table("added by this backward", layer.bias_grad_added),
+                grad_table(f"{record.name}.grad before", record.grad_before),
+                grad_table("added by this backward", record.grad_added),
             ]
-        parts.append(grad_table(f"{b}.grad now" + ("" if first else " = before + added"), layer.bias_grad))
+        parts.append(grad_table(f"{record.name}.grad now" + ("" if first else " = before + added"), record.grad))
     return parts
 
 
 def backward_parts(r) -> list:
-    from linctl.model.registry import activation
 
     parts = [*loss_lines(r), heading("loss.backward()")]
-    first = r.layers[0].weight_grad_before is None
+    first = r.layers[0].param("weight").grad_before is None
     if first:
         parts.append(
             text(
@@ -129,14 +117,8 @@ def backward_parts(r) -> list:
                 "gradients accumulate, so another backward without zero-grad will ADD to what follows"
             )
         )
-    single = len(r.layers) == 1
-    if single:
-        layer = r.layers[0]
-        parts += _accumulation(layer, first)
-    else:
-        for layer in r.layers:
-            parts.append(heading(layer_title(layer, len(r.layers))))
-            parts += _accumulation(layer, first)
+    for layer in r.layers:
+        parts += [*titled(layer, len(r.layers)), *_accumulation(layer, first)]
     if not first:
         parts.append(
             text(
@@ -145,23 +127,26 @@ def backward_parts(r) -> list:
                 "yellow",
             )
         )
-    if single:
-        layer = r.layers[0]
-        parts += [
-            heading(
-                f"by hand (chain rule): dL/dy = {activation(layer.activation).local_rule('dL/do', 'o', 'y')};  "
-                "dL/dW = (dL/dy)ᵀ·x;  dL/db = Σ_batch dL/dy"
-            ),
-            _hand("dL/dW by hand (this backward alone)", layer.manual_weight_grad, layer.weight_grad, "weight.grad"),
-        ]
-        if layer.manual_bias_grad is not None:
-            parts.append(_hand("dL/db by hand", layer.manual_bias_grad, layer.bias_grad, "bias.grad"))
-    else:
-        parts += backprop_parts(r)
+    # one Linear: the chain rule once, as the tutorial writes it; a stack: backprop, layer by layer
+    parts += chain_rule_parts(r.layers[0]) if len(r.layers) == 1 else backprop_parts(r)
     parts.append(check_line(r.match, r.max_abs_diff, "autograd's gradient vs by hand"))
     parts.append(
         text("the weights did not change (backward only fills .grad)" if r.weights_unchanged else "WEIGHTS CHANGED")
     )
+    return parts
+
+
+HAND_TITLES = {"weight": "dL/dW by hand (this backward alone)", "bias": "dL/db by hand"}
+
+
+def chain_rule_parts(layer) -> list:
+    """A lone Linear's gradients by hand: dL/dy, then each parameter's."""
+    from linctl.model.registry import activation
+
+    rule = activation(layer.activation).local_rule("dL/do", "o", "y")
+    parts = [heading(f"by hand (chain rule): dL/dy = {rule};  dL/dW = (dL/dy)ᵀ·x;  dL/db = Σ_batch dL/dy")]
+    for record in layer.params.values():
+        parts.append(_hand(HAND_TITLES[record.kind], record.manual_grad, record.grad, f"{record.name}.grad"))
     return parts
 
 
@@ -177,23 +162,21 @@ def backprop_parts(r) -> list:
         upstream = "dL/do" if k == last else f"(delta{k + 1}·W{k + 1})"
         rule = f"delta{k} = {activation(layer.activation).local_rule(upstream, f'h{k}', f'z{k}')}"
         x_name = "x" if k == 0 else f"h{k - 1}"
-        w_hand, b_hand = f"dL/d{prefixed(layer, 'weight')} by hand", f"dL/d{prefixed(layer, 'bias')} by hand"
         parts += [
             heading(
                 f"{layer_title(layer, count)}:  {rule};  dL/dW{k} = delta{k}ᵀ·{x_name};  dL/db{k} = Σ_batch delta{k}"
             ),
             samples(f"delta{k} = dL/dz{k}", layer.delta, "out"),
-            _hand(w_hand, layer.manual_weight_grad, layer.weight_grad, f"{prefixed(layer, 'weight')}.grad"),
         ]
-        if layer.manual_bias_grad is not None:
-            parts.append(_hand(b_hand, layer.manual_bias_grad, layer.bias_grad, f"{prefixed(layer, 'bias')}.grad"))
+        for record in layer.params.values():
+            parts.append(_hand(f"dL/d{record.name} by hand", record.manual_grad, record.grad, f"{record.name}.grad"))
         parts.append(check_line(layer.match, layer.max_abs_diff, f"layer {layer.name}: autograd vs by hand"))
     return parts
 
 
 def backward_view(r) -> None:
     if len(r.layers) == 1:
-        head = f"backward   loss {r.loss_name}   activation {r.activation}   {r.structure}"
+        head = f"backward   loss {r.loss_name}   activation {r.activations[-1]}   {r.structure}"
     else:
         head = f"backward   loss {r.loss_name}   activations {', '.join(r.activations)}\n{r.structure}"
     extra = [text(symbols(r.layers))] if len(r.layers) > 1 else []

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from linctl.render.cells import fmt
-from linctl.render.layers import layer_entry, layer_title, prefixed, with_layers
+from linctl.render.layers import layer_entry, titled, with_layers
 from linctl.render.parallel import parallel_facts, parallel_json
 from linctl.render.step import settings_json
-from linctl.render.widgets import changed_matrix, heading, kv, matrix, settings_text, show, tensor_view, vector
+from linctl.render.widgets import changed_matrix, heading, kv, matrix, settings_text, show, tensor_view
 
 TRAIN_KEYS = ("weight_before", "bias_before", "weight", "bias")
 LAYER_TRAIN_KEYS = (*TRAIN_KEYS, "weight_grad", "bias_grad")
@@ -39,10 +39,8 @@ def train_json(r) -> dict:
         "best_epoch": r.best_epoch,
         **parallel_json(r),
     }
-    if len(r.layers) == 1:
-        top["activation"] = r.activations[0]
     layers = [layer_entry(layer, LAYER_TRAIN_KEYS) for layer in r.layers]
-    return with_layers(top, layers, TRAIN_KEYS)
+    return with_layers(top, layers, ("activation", *TRAIN_KEYS))
 
 
 def loss_curve(
@@ -102,17 +100,11 @@ def train_view(r, log: bool = False, picture=None) -> None:
     ]
     parts = [heading("train"), kv(facts)]
     for layer in r.layers:
-        if len(r.layers) > 1:
-            parts.append(heading(layer_title(layer, len(r.layers))))
-        w, b = prefixed(layer, "weight"), prefixed(layer, "bias")
-        parts += [
-            tensor_view(f"{w} before", layer.weight_before),
-            changed_matrix(f"{w} after (↑ went up, ↓ went down)", layer.weight, layer.weight_change),
-        ]
-        if layer.bias is not None:
+        parts += titled(layer, len(r.layers))
+        for record in layer.params.values():
             parts += [
-                vector(f"{b} before", layer.bias_before),
-                changed_matrix(f"{b} after (↑ went up, ↓ went down)", layer.bias, layer.bias_change),
+                tensor_view(f"{record.name} before", record.before),
+                changed_matrix(f"{record.name} after (↑ went up, ↓ went down)", record.value, record.change),
             ]
     parts.append(loss_curve(r.losses, log=log, beside=validation_points(r)))
     if r.confusion is not None:

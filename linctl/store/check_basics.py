@@ -35,10 +35,10 @@ def _bytes(n: int) -> str:
 
 def _network(specs) -> str:
     """The network in a message: 'a Linear(2, 3, bias=True)', or 'a Sequential of 2 Linear layers (2 -> 3 -> 1)'."""
-    if len(specs) == 1:
-        return f"a Linear({specs[0].in_features}, {specs[0].out_features}, bias={specs[0].bias})"
     from linctl.model import spec
 
+    if spec.bare(specs):
+        return f"a Linear({specs[0].in_features}, {specs[0].out_features}, bias={specs[0].bias})"
     return f"a Sequential of {len(specs)} Linear layers ({' -> '.join(map(str, spec.sizes(specs)))})"
 
 

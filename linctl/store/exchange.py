@@ -216,8 +216,7 @@ def build_from(
         notes.append(f"the weights are {', '.join(sorted({p.dtype for p in chosen}))}: converted to {dtype}")
     new = new_state(specs, dtype=dtype)
     target = torch.float64 if dtype == "float64" else torch.float32
-    for (w_name, b_name), p in zip(spec.layer_param_names(specs), chosen, strict=True):
-        new["params"][w_name] = tensors[p.weight].detach().to(dtype=target, copy=True).contiguous()
-        if b_name is not None and p.bias is not None:
-            new["params"][b_name] = tensors[p.bias].detach().to(dtype=target, copy=True).contiguous()
+    for names, p in zip(spec.layer_params(specs), chosen, strict=True):
+        for kind, name in names.items():  # a bias only where the file has one (the spec was built so)
+            new["params"][name] = tensors[getattr(p, kind)].detach().to(dtype=target, copy=True).contiguous()
     return new, notes

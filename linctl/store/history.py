@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from linctl.errors import LinctlError, UsageError
+from linctl.store import paths
 from linctl.store import state as state_file
 from linctl.store.index import FIX_INDEX, folder, index_path, is_there, line_back, read_index
 from linctl.store.index import scan_index as scan_index
@@ -39,7 +40,7 @@ def keep_snapshots() -> int:
     the state file, no extra bytes), so "keep none" cannot be honoured.
     """
     return int(
-        state_file.env_number(
+        paths.env_number(
             "LINCTL_HISTORY_KEEP",
             DEFAULT_KEEP,
             whole=True,
@@ -56,7 +57,7 @@ def snapshot_budget() -> int:
     itself), so 0, or anything below one snapshot's size, keeps only that one.
     """
     return int(
-        state_file.env_number(
+        paths.env_number(
             "LINCTL_HISTORY_BYTES",
             DEFAULT_BUDGET,
             whole=True,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from linctl.errors import LinctlError
-from linctl.store import state as state_file
+from linctl.store import paths
 
 # the figures an entry may hold, each a number or None
 FIGURES = (
@@ -56,7 +56,7 @@ def is_there(target: Path) -> bool:
 
 
 def folder(path: Path) -> Path:
-    path = state_file.source(path)
+    path = paths.source(path)
     return path.with_name(path.name + ".history")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from linctl import session
 from linctl.errors import LinctlError
+from linctl.model import spec
 from linctl.store import history
 
 FULL_VALUES = 16_384  # numbers in one tensor sent whole
@@ -50,20 +51,17 @@ def network_record(data: dict) -> dict:
     """The layers (names as state_dict() lists them), parameters, gradients, optimizer and step."""
     params = data.get("params") or {}
     grads = data.get("grads") or {}
-    # a stack's parameters are "0.weight", "2.bias" (state_dict()'s names); one Linear's are "weight", "bias"
-    prefixes = sorted({name.rpartition(".")[0] for name in params}, key=lambda p: int(p) if p.isdigit() else -1)
-    layers = []
-    for spec, prefix in zip(data.get("layers") or [], prefixes, strict=False):
-        named = (prefix + ".") if prefix else ""
-        layers.append(
-            {
-                "in_features": spec.get("in_features"),
-                "out_features": spec.get("out_features"),
-                "activation": spec.get("activation") or "none",
-                "weight": f"{named}weight",
-                "bias": f"{named}bias" if f"{named}bias" in params else None,
-            }
-        )
+    specs = spec.from_dicts(data.get("layers") or [])
+    layers = [
+        {
+            "in_features": layer.in_features,
+            "out_features": layer.out_features,
+            "activation": layer.activation,
+            "weight": names["weight"],  # the state_dict()'s names: "weight" for one Linear, "0.weight" in a stack
+            "bias": names.get("bias"),
+        }
+        for layer, names in zip(specs, spec.layer_params(specs), strict=True)
+    ]
     optimizer = data.get("optimizer") or {}
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in (optimizer.get("settings") or {}).items()}
     return {
