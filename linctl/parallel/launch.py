@@ -59,7 +59,7 @@ def worker_environment(rank: int, nproc: int, port: int) -> dict[str, str]:
 def _read(worker: Worker) -> None:
     stream = worker.process.stderr
     assert stream is not None
-    for chunk in iter(lambda: stream.read1(65536), b""):
+    for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
         worker.err.append(chunk)
 
 
