@@ -6,8 +6,9 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import run, run_process, saved
 from parallel_support import full_batch, plain_ddp
+
+from conftest import run, run_process, saved
 
 pytestmark = pytest.mark.slow
 
@@ -85,3 +86,124 @@ def test_train_nproc_2_equals_a_plain_ddp_loop_bit_for_bit(state: Path, tmp_path
     assert torch.equal(torch.tensor(out["losses"], dtype=torch.float32), plain["losses"])
     assert out["steps"] == 9 and out["batch_size"] == 4
     assert out["parallel"]["nproc"] == 2 and out["parallel"]["per_rank_batch"] == 2 and out["parallel"]["seed"] == 5
+
+
+def test_float64_full_batch_on_two_processes_is_the_single_process_full_batch(state: Path, tmp_path: Path):
+    import torch
+
+    assert (
+        run(
+            "inspect",
+            "2",
+            "4",
+            "1",
+            "--seed",
+            "2",
+            "--dtype",
+            "float64",
+            "--activation",
+            "tanh",
+            "--activation",
+            "none",
+            state=state,
+        ).exit_code
+        == 0
+    )
+    x, t = samples(10, torch.float64)
+    data = write_csv(tmp_path / "d.csv", x, t)
+    job = job_for(state, x, t, sizes=[2, 4, 1], activations=["tanh", "none"], lr=0.2, momentum=0.0, epochs=6)
+    ran = run_process("train", "--data", str(data), "--nproc", "2", "--epochs", "6", "--lr", "0.2", "-q", state=state)
+    assert ran.exit_code == 0, ran.stderr
+    one = full_batch(job)
+    after = saved(state)["params"]
+    worst = max(float((after[name] - value).abs().max()) for name, value in one.items())
+    assert worst <= 1e-12, worst
+    assert any(not torch.equal(after[name], job["state_dict"][name]) for name in one)  # it did train
+
+
+def test_backward_nproc_2_shows_each_rank_and_the_mean_equals_the_full_batch(state: Path):
+    import torch
+
+    assert (
+        run(
+            "inspect", "2", "3", "1", "--seed", "1", "--activation", "relu", "--activation", "none", state=state
+        ).exit_code
+        == 0
+    )
+    x, t = samples(6, torch.float32, seed=9)
+    job = job_for(state, x, t, sizes=[2, 3, 1], activations=["relu", "none"])
+    args = [a for xr in x.tolist() for a in ("--x", ",".join(repr(v) for v in xr))]
+    args += [a for tr in t.tolist() for a in ("--t", repr(tr[0]))]
+    ran = run_process("backward", *args, "--nproc", "2", "--json", state=state)
+    assert ran.exit_code == 0, ran.stderr
+    out = ran.json()
+    from parallel_support import build
+
+    local = []
+    for rank in range(2):
+        idx = list(range(rank, 6, 2))  # DistributedSampler without shuffle: every 2nd from the rank
+        model = build(job["state_dict"], [2, 3, 1], ["relu", "none"], torch.float32)
+        torch.nn.functional.mse_loss(model(x[idx]), t[idx]).backward()
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        assert out["ranks"][rank]["samples"] == idx
+        for name, grad in grads.items():
+            assert torch.equal(torch.tensor(out["ranks"][rank]["grads"][name]), grad), (rank, name)
+        local.append(grads)
+    model = build(job["state_dict"], [2, 3, 1], ["relu", "none"], torch.float32)
+    torch.nn.functional.mse_loss(model(x), t).backward()
+    worst = 0.0
+    for name, p in model.named_parameters():
+        mean = (local[0][name] + local[1][name]) / 2
+        reduced = torch.tensor(out["all_reduced"][name])
+        assert torch.allclose(reduced, mean, rtol=0, atol=1e-7)
+        assert torch.equal(torch.tensor(out["full_batch"][name]), p.grad)
+        assert torch.equal(saved(state)["grads"][name], reduced)  # the stored gradient is the all-reduced one
+        worst = max(worst, float((reduced - p.grad).abs().max()))
+    assert out["same_on_every_rank"] is True
+    assert out["largest_difference"] == pytest.approx(worst, abs=0)
+    assert out["largest_difference"] < 1e-6
+
+
+def test_history_undo_and_export_after_a_parallel_run(state: Path, tmp_path: Path):
+    import json
+    import subprocess
+    import sys
+
+    import torch
+
+    assert run("inspect", "2", "1", "--seed", "0", state=state).exit_code == 0
+    before = saved(state)["params"]
+    x, t = samples(8, torch.float32)
+    data = write_csv(tmp_path / "d.csv", x, t)
+    ran = run_process(
+        "train",
+        "--data",
+        str(data),
+        "--nproc",
+        "2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--seed",
+        "1",
+        "--lr",
+        "0.1",
+        "-q",
+        state=state,
+    )
+    assert ran.exit_code == 0, ran.stderr
+    trained = saved(state)["params"]
+    history = run("history", "--json", state=state).json()
+    assert "--nproc 2" in history["entries"][-1]["command"] and history["entries"][-1]["steps"] == 4
+    program = tmp_path / "s.py"
+    assert run("export", "--python", str(program), state=state).exit_code == 0
+    assert "ran on several processes" in program.read_text()
+    printed = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    exported = json.loads(printed.stdout.strip().splitlines()[-1])
+    for name, value in trained.items():
+        assert torch.equal(torch.tensor(exported[name], dtype=torch.float32), value)
+    assert run("undo", state=state).exit_code == 0
+    for name, value in before.items():
+        assert torch.equal(saved(state)["params"][name], value)

@@ -127,6 +127,11 @@ def outcome(workers: list[Worker]) -> tuple[int, list[str]]:
     codes = [w.process.returncode for w in workers]
     if all(code == 0 for code in codes) or lead.process.returncode == 130:
         return lead.process.returncode, lead.lines()
+    if lead.process.returncode == 0:  # rank 0 saved the run; another ended badly afterwards
+        late = [w for w in workers if w.process.returncode != 0]
+        return 0, lead.lines() + [
+            f"warning: rank {w.rank} {how_it_died(w.process.returncode)} after rank 0 had saved the run" for w in late
+        ]
     order = sorted((w for w in workers if w.process.returncode != 0), key=lambda w: (w.ended or 0.0, w.rank))
     for w in order:
         if died(w.process.returncode):

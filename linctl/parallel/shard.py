@@ -21,7 +21,12 @@ class Order:
 
         self.samples = samples
         self.sampler: Any = DistributedSampler(
-            range(samples),  # type: ignore[arg-type]  # a sized sequence is all it reads num_replicas=world.size, rank=world.rank, shuffle=shuffle, seed=seed, drop_last=False
+            range(samples),  # type: ignore[arg-type]  # a sized sequence is all it reads
+            num_replicas=world.size,
+            rank=world.rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=False,
         )
 
     @property

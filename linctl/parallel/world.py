@@ -114,8 +114,12 @@ def joined(world: World, device: str | None) -> Iterator[World]:
         import torch
 
         torch.cuda.set_device(world.local_rank)  # one GPU per process, by its local rank
+    group = World(rank=world.rank, size=world.size, local_rank=world.local_rank, joined=True)
     try:
-        yield World(rank=world.rank, size=world.size, local_rank=world.local_rank, joined=True)
+        yield group
+        # all ranks leave together, once rank 0 has saved: a rank that left early would break the others' links
+        with collective(group, "the final barrier"):
+            dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -82,7 +82,10 @@ def lesson_parts(r) -> list:
 
     pad = f" ({r.padded} repeated to even the shares, as DistributedSampler does)" if r.padded else ""
     facts = [
-        ("processes", f"{r.nproc}, torch.distributed; rank r takes samples r+1, r+1+{r.nproc}, … (DistributedSampler, in order)"),
+        (
+            "processes",
+            f"{r.nproc}, torch.distributed; rank r takes samples r+1, r+1+{r.nproc}, … (DistributedSampler, in order)",
+        ),
         *[(f"rank {p.rank}", f"samples {_samples_text(p.samples)}   loss {fmt(p.loss)}") for p in r.ranks],
         ("mean loss", f"{fmt(r.loss)}   (full batch of {r.samples}{pad}: {fmt(r.full_loss)})"),
     ]
