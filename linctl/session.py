@@ -100,6 +100,7 @@ _REPLAYED = (
     "val_split",
     "patience",
     "nproc",
+    "stream",
 )
 
 

@@ -207,3 +207,47 @@ def test_history_undo_and_export_after_a_parallel_run(state: Path, tmp_path: Pat
     assert run("undo", state=state).exit_code == 0
     for name, value in before.items():
         assert torch.equal(saved(state)["params"][name], value)
+
+
+def test_stream_takes_the_batches_of_no_shuffle_bit_for_bit(state: Path, tmp_path: Path):
+    """11 samples on 2 ranks: the file in chunks of 3 rows (sample 1 repeated to even the shares) gives the very
+    run that the samples in memory give with --no-shuffle; on one process, the plain torch loop in file order."""
+    import shutil
+
+    import torch
+
+    assert (
+        run(
+            "inspect", "2", "3", "1", "--seed", "3", "--activation", "tanh", "--activation", "none", state=state
+        ).exit_code
+        == 0
+    )
+    x, t = samples(11, torch.float32, seed=4)
+    data = write_csv(tmp_path / "d.csv", x, t)
+    copies = {name: tmp_path / f"{name}.pt" for name in ("memory", "single")}
+    for copy in copies.values():
+        shutil.copy(state, copy)
+    common = ["--data", str(data), "--batch-size", "4", "--epochs", "2", "--lr", "0.1", "--json"]
+    streamed = run_process("train", *common, "--nproc", "2", "--stream", state=state, env={"LINCTL_CHUNK_ROWS": "3"})
+    assert streamed.exit_code == 0, streamed.stderr
+    memory = run_process("train", *common, "--nproc", "2", "--no-shuffle", state=copies["memory"])
+    assert memory.exit_code == 0, memory.stderr
+    for name, value in saved(copies["memory"])["params"].items():
+        assert torch.equal(saved(state)["params"][name], value), name
+    assert streamed.json()["losses"] == memory.json()["losses"]
+    assert streamed.json()["parallel"]["padded"] == 1 and streamed.json()["samples"] == 11
+
+    job = job_for(copies["single"], x, t, sizes=[2, 3, 1], activations=["tanh", "none"])
+    one = run_process("train", *common, "--stream", state=copies["single"], env={"LINCTL_CHUNK_ROWS": "3"})
+    assert one.exit_code == 0, one.stderr
+    from parallel_support import build
+
+    model = build(job["state_dict"], [2, 3, 1], ["tanh", "none"], torch.float32)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):
+        for start in range(0, 11, 4):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x[start : start + 4]), t[start : start + 4]).backward()
+            opt.step()
+    for name, value in model.state_dict().items():
+        assert torch.equal(saved(copies["single"])["params"][name], value), name

@@ -120,9 +120,21 @@ def lead_training(
 
 def follow_training(group: World, payload: dict, device: str | None, stop) -> None:
     """Another rank's train: the same loop over its own part of the samples; nothing printed, nothing saved."""
-    from linctl.parallel.train import train_rank
+    from linctl.parallel.train import stream_rank, train_rank
 
     net = network_from(payload, device)
+    if payload.get("source") is not None:
+        stream_rank(
+            group,
+            net,
+            payload["plan"],
+            payload["source"],
+            loss=payload["loss"],
+            activations=payload["acts"],
+            run=payload["run"],
+            should_stop=lambda: stop.requested,
+        )
+        return
     train_rank(
         group,
         net,

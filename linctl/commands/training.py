@@ -39,6 +39,14 @@ ShuffleOpt = Annotated[
 ShuffleSeedOpt = Annotated[int | None, whole("--seed", "Seed for the shuffle.", metavar="S")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)]
 LogOpt = Annotated[bool, typer.Option("--log", help="Loss curve on a log scale.", rich_help_panel=OUTPUT)]
+StreamOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stream",
+        help="Read --data in chunks as it trains, each process only its rows, in file order (needs --batch-size).",
+        rich_help_panel=DATA,
+    ),
+]
 PlotAfterOpt = Annotated[
     bool,
     typer.Option(
@@ -76,6 +84,7 @@ def train(
     val_split: ValSplitOpt = None,
     patience: PatienceOpt = None,
     nproc: NprocOpt = None,
+    stream: StreamOpt = False,
     loss: LossOpt = "mse",
     activation: ActOpt = None,
     choice: OptimizerChoice = NO_CHOICE,
@@ -93,6 +102,7 @@ def train(
     refuse_mixed(steps, epochs, data, x, t)
     parsing.check_seed(seed)
     holdout = Holdout.checked(val, val_split, patience, seed)
+    refuse_stream(stream, data, batch_size, val_split)
     x_rows, t_rows = samples_given(x, t)
     world = world_for(nproc)
     launched(nproc, world)
@@ -100,7 +110,7 @@ def train(
     notes: list[str] = []
     run = Run(steps=steps, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
     show_progress = not (as_json or quiet) and sys.stdout.isatty()
-    given = Given(data, targets, x_rows, t_rows, loss, activation, holdout, choice)
+    given = Given(data, targets, x_rows, t_rows, loss, activation, holdout, choice, stream)
 
     with deferred_sigint() as stop:
         if world is None:
@@ -135,6 +145,7 @@ class Given:
     activation: list[str] | None
     holdout: Holdout
     choice: OptimizerChoice
+    stream: bool = False
     table: object = None
 
 
@@ -150,6 +161,10 @@ def transaction(path, device, given: Given, run: Run, show_progress: bool, stop,
     from linctl.model.spec import activations_for
     from linctl.optim.loop import prepare_samples
 
+    if given.stream:
+        return session.change(
+            path, device, lambda net: streamed(net, given, run, show_progress, stop, notes, lead), history_figures
+        )
     given.table = read_table(given.data) if given.data is not None else None
     loss = given.loss
 
@@ -175,6 +190,59 @@ def lead_run(lead, net, plan, xs, ts, loss: str, acts: list[str], run: Run, show
     with progress_bar() as progress:
         update = progress_updater(progress, per_step=samples_per_step(xs.shape[0], run.batch_size))
         return lead_training(group, announcer, net, plan, xs, ts, loss, acts, run, update, stop, watch)
+
+
+def refuse_stream(stream: bool, data: str | None, batch_size: int | None, val_split: float | None) -> None:
+    if not stream:
+        return
+    if data is None or data == "-":
+        raise UsageError("--stream: reads a --data FILE in chunks; give one (not stdin)")
+    if batch_size is None:
+        raise UsageError("--stream: give --batch-size B; a streamed step cannot hold the whole file")
+    if val_split is not None:
+        raise UsageError("--stream: --val-split needs the samples in memory; give the held-out samples as --val FILE")
+
+
+def streamed(net, given: Given, run: Run, show_progress: bool, stop, notes: list[str], lead=None):
+    """train --stream: the file checked from its first line, then read in chunks on every rank while training."""
+    from linctl.commands.holdout import held_out
+    from linctl.model import registry
+    from linctl.model.spec import activations_for
+    from linctl.parallel import stream
+    from linctl.parallel.train import Schedule, stream_rank
+    from linctl.parallel.world import SINGLE
+
+    assert given.data is not None
+    widths = registry.loss(given.loss).target_widths(net.out_features)
+    source = stream.source_for(given.data, net.in_features, net.out_features, given.targets, widths)
+    acts = activations_for(net.specs, given.activation)
+    _, _, watch = held_out(net, None, None, given.holdout, given.targets, given.loss, acts, run.seed, notes)
+    plan = given.choice.plan(net.data.get("optimizer"))
+    schedule = Schedule(steps=run.steps, epochs=run.epochs, batch_size=run.batch_size, shuffle=False, seed=0)
+    group, announcer = lead if lead is not None else (SINGLE, None)
+    if announcer is not None:
+        announcer.send(
+            {"state": net.to_state(), "plan": plan, "source": source, "loss": given.loss, "acts": acts, "run": schedule}
+        )
+
+    def go(update):
+        return stream_rank(
+            group,
+            net,
+            plan,
+            source,
+            loss=given.loss,
+            activations=acts,
+            run=schedule,
+            progress=update,
+            should_stop=lambda: stop.requested,
+            watch=watch,
+        )
+
+    if not show_progress:
+        return go(None)
+    with progress_bar() as progress:
+        return go(progress_updater(progress, per_step=run.batch_size))
 
 
 def samples_per_step(samples: int, batch_size: int | None) -> int:

@@ -68,6 +68,7 @@ class TrainResult:
     nproc: int = 1  # processes that shared each step (data parallel: --nproc or torchrun)
     sampler_seed: int | None = None  # DistributedSampler's seed, in a data-parallel run
     padded: int = 0  # samples DistributedSampler repeated to even the ranks' shares
+    streamed: bool = False  # --stream: the data file read in chunks, each rank its rows
 
     @property
     def loss_first(self) -> float | None:

@@ -12,7 +12,7 @@ from typing import Any
 from linctl.model import metrics, registry
 from linctl.model.network import Network
 from linctl.model.samples import loss_notes
-from linctl.optim.loop import TrainResult, finish, moved_layers, readings, run_epoch, schedule, stepper
+from linctl.optim.loop import MAX_STEPS, TrainResult, finish, moved_layers, readings, run_epoch, schedule, stepper
 from linctl.optim.settings import Plan
 from linctl.optim.torch_step import build
 from linctl.parallel import shard
@@ -129,4 +129,86 @@ def _train_rank(world, net, plan, x, t, loss, activations, run, progress, should
         sampler_seed=run.seed,
         padded=order.padded,
         **readings(net, x, t, loss, activations, per_epoch, watch),
+    )
+
+
+def stream_rank(
+    world: World,
+    net: Network,
+    plan: Plan,
+    source,
+    *,
+    loss: str,
+    activations: list[str],
+    run: Schedule,
+    progress=None,
+    should_stop: Callable[[], bool] = lambda: False,
+    watch=None,
+) -> TrainResult | None:
+    """train --stream on this rank: each epoch reads the file again, this rank's rows only."""
+    with collective(world, "a training step"):
+        return _stream_rank(world, net, plan, source, loss, activations, run, progress, should_stop, watch)
+
+
+def _stream_rank(world, net, plan, source, loss, activations, run, progress, should_stop, watch):
+    import torch
+
+    from linctl.parallel import stream
+
+    per_rank = shard.rank_batch(run.batch_size, MAX_STEPS, world)
+    before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
+    model = shard.wrapped(net, activations, world)
+    optimizer = build(net, plan, net.data.get("optimizer"))
+    tally = metrics.Tally(metrics.metric_of(loss))
+    one_step = stepper(net, optimizer, loss, activations, tally, forward=model)
+    agreement = Agreement(world, should_stop)
+    epochs = run.epochs if run.epochs is not None else (None if run.steps is not None else 1)
+    total = run.steps if run.steps is not None else MAX_STEPS
+    shown = progress and (lambda done, planned, value: progress(done, None if planned == MAX_STEPS else planned, value))
+    losses: list[Any] = []
+    per_epoch: list[float | None] = []
+    seen: dict = {}
+    epoch, interrupted, started = 0, False, time.perf_counter()
+    while len(losses) < total and not interrupted and (epochs is None or epoch < epochs):
+        epoch += 1
+        epoch_batches = stream.batches(source, world.rank, world.size, per_rank, net, loss, seen)
+        cut = run_epoch(epoch_batches, one_step, losses, total, shown, agreement.every_step)
+        if epoch == 1 and run.steps is None and epochs is not None:
+            total = len(losses) * epochs
+        per_epoch.append(tally.close(reduce=lambda v: summed(world, v)))
+        asked, early = agreement.after_epoch(watch)
+        interrupted = cut or (asked and len(losses) < total)
+        if early:
+            break
+    mean_losses = summed(world, torch.stack(losses)) / world.size if losses else None
+    seconds = time.perf_counter() - started
+    if not world.leader:
+        return None
+    kept = finish(net, plan, optimizer, len(losses), watch)
+    held = {"val_losses": watch.losses, "val_metrics": watch.metrics, "best_epoch": watch.best_epoch} if watch else {}
+    return TrainResult(
+        steps=len(losses),
+        epochs=epoch,
+        planned_steps=total,
+        batch_size=per_rank * world.size,
+        samples=int(seen.get("samples", 0)),
+        shuffle=False,
+        losses=mean_losses.cpu().tolist() if mean_losses is not None else [],
+        layers=moved_layers(net, before, activations),
+        step=net.data["step"],
+        seconds=seconds,
+        optimizer=plan.name,
+        settings=dict(plan.settings),
+        loss_name=loss,
+        activations=list(activations),
+        interrupted=interrupted,
+        notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
+        nproc=world.size,
+        sampler_seed=run.seed,
+        padded=int(seen.get("padded", 0)),
+        metric=metrics.metric_of(loss),
+        metrics=per_epoch,
+        classes=net.data.get("classes"),
+        streamed=True,
+        **held,
     )

@@ -13,22 +13,24 @@ def throughput(r) -> float | None:
 
 def parallel_facts(r) -> list[tuple[str, str]]:
     """train's summary lines for a run on several processes (none for one process)."""
-    if r.nproc <= 1 and r.sampler_seed is None:
+    if r.nproc <= 1 and r.sampler_seed is None and not r.streamed:
         return []
     per_rank = r.batch_size // r.nproc
     order = "shuffled" if r.shuffle else "in order"
     padded = f"; {r.padded} sample(s) repeated to even the shares" if r.padded else ""
+    if r.streamed:
+        order = "the file streamed in chunks, in file order"
     rate = throughput(r)
     return [
         ("processes", f"{r.nproc} (torch.distributed, DistributedDataParallel; {per_rank} samples per rank per step)"),
-        ("sampler", f"DistributedSampler, {order}, seed {r.sampler_seed}{padded}"),
+        ("sampler", f"DistributedSampler, {order}" + ("" if r.streamed else f", seed {r.sampler_seed}") + padded),
         ("throughput", f"{rate:,.0f} samples/s over all processes" if rate is not None else "–"),
     ]
 
 
 def parallel_json(r) -> dict:
     """train --json's `parallel` key, present only for a run on several processes."""
-    if r.nproc <= 1 and r.sampler_seed is None:
+    if r.nproc <= 1 and r.sampler_seed is None and not r.streamed:
         return {}
     return {
         "parallel": {
@@ -38,6 +40,7 @@ def parallel_json(r) -> dict:
             "padded": r.padded,
             "per_rank_batch": r.batch_size // r.nproc,
             "samples_per_second": throughput(r),
+            "streamed": r.streamed,
         }
     }
 

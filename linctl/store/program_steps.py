@@ -220,6 +220,8 @@ def block(path: Path, entry: dict, specs: list[spec.LayerSpec], side: Side, note
         return _snapshot_block(path, entry, side, f"'{command}' is not replayed")
     if replay.get("nproc") is not None:  # all-reduced over processes: equal to one process only to rounding
         return _snapshot_block(path, entry, side, f"'{command}' ran on several processes")
+    if replay.get("stream"):
+        return _snapshot_block(path, entry, side, f"'{command}' streamed its data file")
     return writer(_Replay(path, entry, replay, specs, side))
 
 

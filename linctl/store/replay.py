@@ -97,6 +97,7 @@ FIELDS: dict[str, Callable[[object], bool]] = {
     "val_split": _optional(lambda v: isinstance(v, float)),
     "patience": _optional(_whole(1)),
     "nproc": _optional(_whole(1)),
+    "stream": _BOOL,
     "shuffle": _BOOL,
     "seed": _optional(lambda v: isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**64),
     "built_by_seed": _BOOL,
