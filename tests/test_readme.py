@@ -56,8 +56,17 @@ def in_fresh_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+# a page whose commands start worker processes runs in the slow set
+SLOW_PAGES = {"parallel.md"}
+
+
 @pytest.mark.parametrize(
-    "first", [README, *[p for p in DOCS if p.name not in AFTER]], ids=lambda p: str(p.relative_to(ROOT))
+    "first",
+    [
+        README,
+        *[pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p for p in DOCS if p.name not in AFTER],
+    ],
+    ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_the_page_runs_as_written(first, tmp_path, monkeypatch):
     in_fresh_directory(tmp_path, monkeypatch)

@@ -29,6 +29,7 @@ class Worker:
     err: list[bytes] = field(default_factory=list)
     ended: float | None = None
     reader: threading.Thread | None = None
+    relay: threading.Thread | None = None  # rank 0's stdout copied on, where this process's is not a terminal
 
     def lines(self) -> list[str]:
         return b"".join(self.err).decode("utf-8", "replace").splitlines()
@@ -63,20 +64,44 @@ def _read(worker: Worker) -> None:
         worker.err.append(chunk)
 
 
+def _relay(worker: Worker) -> None:
+    stream = worker.process.stdout
+    assert stream is not None
+    out = getattr(sys.stdout, "buffer", None)
+    for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
+        if out is not None:
+            out.write(chunk)
+            out.flush()
+        else:
+            sys.stdout.write(chunk.decode("utf-8", "replace"))
+
+
+def _own_stdout() -> bool:
+    """Rank 0 writes straight to this process's stdout where it is a real file (a terminal: the progress bar)."""
+    try:
+        return sys.stdout.isatty() and sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def start(nproc: int, argv: list[str]) -> list[Worker]:
     port = free_port()
     workers = []
+    direct = _own_stdout()
     for rank in range(nproc):
         process = subprocess.Popen(
             [sys.executable, "-m", "linctl", *argv],
             env=worker_environment(rank, nproc, port),
             stdin=subprocess.DEVNULL if rank else None,
-            stdout=None if rank == 0 else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if rank else (None if direct else subprocess.PIPE),
             stderr=subprocess.PIPE,
         )
         worker = Worker(rank=rank, process=process)
         worker.reader = threading.Thread(target=_read, args=(worker,), daemon=True)
         worker.reader.start()
+        if rank == 0 and not direct:
+            worker.relay = threading.Thread(target=_relay, args=(worker,), daemon=True)
+            worker.relay.start()
         workers.append(worker)
     return workers
 
@@ -95,8 +120,9 @@ def watch(workers: list[Worker]) -> None:
             stop(workers)
         time.sleep(0.02)
     for w in workers:
-        if w.reader is not None:
-            w.reader.join(timeout=5)
+        for thread in (w.reader, w.relay):
+            if thread is not None:
+                thread.join(timeout=5)
 
 
 def stop(workers: list[Worker]) -> None:

@@ -22,7 +22,7 @@ def parallel_facts(r) -> list[tuple[str, str]]:
         order = "the file streamed in chunks, in file order"
     rate = throughput(r)
     return [
-        ("processes", f"{r.nproc} (torch.distributed, DistributedDataParallel; {per_rank} samples per rank per step)"),
+        ("processes", f"{r.nproc} (torch.distributed, DistributedDataParallel; {per_rank} sample{'s' if per_rank != 1 else ''} per rank per step)"),
         ("sampler", f"DistributedSampler, {order}" + ("" if r.streamed else f", seed {r.sampler_seed}") + padded),
         ("throughput", f"{rate:,.0f} samples/s over all processes" if rate is not None else "–"),
     ]
@@ -56,6 +56,10 @@ def _samples_text(indices: list[int]) -> str:
     return shown + (f", … ({len(indices)})" if len(indices) > 12 else "")
 
 
+def _rule(nproc: int) -> str:
+    return f"rank r takes samples r+1, r+{1 + nproc}, r+{1 + 2 * nproc}, …"
+
+
 def lesson_json(r) -> dict:
     from linctl.tensors import plain
 
@@ -85,10 +89,7 @@ def lesson_parts(r) -> list:
 
     pad = f" ({r.padded} repeated to even the shares, as DistributedSampler does)" if r.padded else ""
     facts = [
-        (
-            "processes",
-            f"{r.nproc}, torch.distributed; rank r takes samples r+1, r+1+{r.nproc}, … (DistributedSampler, in order)",
-        ),
+        ("processes", f"{r.nproc}, torch.distributed, DistributedSampler in order: {_rule(r.nproc)}"),
         *[(f"rank {p.rank}", f"samples {_samples_text(p.samples)}   loss {fmt(p.loss)}") for p in r.ranks],
         ("mean loss", f"{fmt(r.loss)}   (full batch of {r.samples}{pad}: {fmt(r.full_loss)})"),
     ]
@@ -99,7 +100,13 @@ def lesson_parts(r) -> list:
     parts.append(
         text(
             f"all-reduced = the mean of the ranks' gradients, {same}; largest |all-reduced − full batch| = "
-            f"{r.largest_difference:.3g} ({r.dtype} rounding{'; the repeated samples count twice' if r.padded else ''})"
+            + (
+                "0, equal bit for bit"
+                if r.largest_difference == 0 and not r.padded
+                else f"{r.largest_difference:.3g} ({r.dtype} rounding"
+                + ("; the repeated samples count twice" if r.padded else "")
+                + ")"
+            )
         )
     )
     return parts
