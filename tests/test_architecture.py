@@ -11,7 +11,7 @@ PACKAGE = ROOT / "linctl"
 
 # a module in the first group never imports one in the second
 FORBIDDEN = {
-    ("model", "optim", "store", "tensors", "errors", "parsing", "data"): (
+    ("model", "optim", "store", "tensors", "errors", "parsing", "data", "parallel"): (
         "app",
         "commands",
         "session",

@@ -95,11 +95,20 @@ def test_bad_parallel_options_and_variables(state: Path):
     result = run("train", *SAMPLES, "--nproc", "2", "--lr", "0.1", state=state, env={"WORLD_SIZE": "3", "RANK": "0"})
     one_line(result, 2, "--nproc 2", "WORLD_SIZE")
     one_line(
-        run("train", *SAMPLES, "--lr", "0.1", state=state, env={"WORLD_SIZE": "two", "RANK": "0"}), 1, "WORLD_SIZE"
+        run("train", *SAMPLES, "--lr", "0.1", state=state, env={"WORLD_SIZE": "two", "RANK": "0"}), 2, "WORLD_SIZE"
     )
-    one_line(run("train", *SAMPLES, "--lr", "0.1", state=state, env={"WORLD_SIZE": "2", "RANK": "2"}), 1, "RANK=2")
+    one_line(run("train", *SAMPLES, "--lr", "0.1", state=state, env={"WORLD_SIZE": "2", "RANK": "2"}), 2, "RANK=2")
     result = run_process("train", *SAMPLES, "--nproc", "2", "--lr", "0.1", state=state, env={"LINCTL_TIMEOUT": "soon"})
-    one_line(result, 1, "LINCTL_TIMEOUT")
+    one_line(result, 2, "LINCTL_TIMEOUT")
+    rows = state.parent / "d.csv"
+    rows.write_text("1,1,1\n0,1,0\n")
+    result = run("train", "--data", str(rows), "--stream", "--batch-size", "2", "--lr", "0.1", state=state,
+                 env={"LINCTL_CHUNK_ROWS": "0"})  # fmt: skip
+    one_line(result, 2, "LINCTL_CHUNK_ROWS")
+    one_line(run("train", "--data", str(rows), "--stream", "--lr", "0.1", state=state), 2, "--batch-size")
+    rows.write_text("1,1\n")
+    one_line(run("train", "--data", str(rows), "--stream", "--batch-size", "2", state=state), 2, "2 columns")
+    one_line(run("train", *SAMPLES, "--stream", "--lr", "0.1", state=state), 2, "--stream", "--data FILE")
     assert state.read_bytes() == before
 
 

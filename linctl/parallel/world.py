@@ -38,7 +38,7 @@ SINGLE = World(rank=0, size=1)
 def _whole(environ: Mapping[str, str], key: str, least: int) -> int:
     text = environ.get(key, "").strip()
     if not text.isascii() or not text.isdigit() or int(text) < least:
-        raise LinctlError(f"{key}={environ.get(key, '')!r}: expected a whole number ≥ {least}, as torchrun sets it")
+        raise UsageError(f"{key}={environ.get(key, '')!r}: expected a whole number ≥ {least}, as torchrun sets it")
     return int(text)
 
 
@@ -50,7 +50,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> World | None:
     size = _whole(env, "WORLD_SIZE", 1)
     rank = _whole(env, "RANK", 0)
     if rank >= size:
-        raise LinctlError(f"RANK={rank} but WORLD_SIZE={size}: a rank runs from 0 to WORLD_SIZE-1")
+        raise UsageError(f"RANK={rank} but WORLD_SIZE={size}: a rank runs from 0 to WORLD_SIZE-1")
     local = _whole(env, "LOCAL_RANK", 0) if "LOCAL_RANK" in env else rank
     return World(rank=rank, size=size, local_rank=local)
 
@@ -65,7 +65,7 @@ def timeout_seconds(environ: Mapping[str, str] | None = None) -> float:
     except ValueError:
         value = float("nan")
     if not 0 < value < 10**6:
-        raise LinctlError(
+        raise UsageError(
             f"{TIMEOUT_VARIABLE}={text!r}: expected seconds between 0 and 1000000, like 120; "
             "unset it for the default (120)"
         )

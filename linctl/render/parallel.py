@@ -22,7 +22,10 @@ def parallel_facts(r) -> list[tuple[str, str]]:
         order = "the file streamed in chunks, in file order"
     rate = throughput(r)
     return [
-        ("processes", f"{r.nproc} (torch.distributed, DistributedDataParallel; {per_rank} sample{'s' if per_rank != 1 else ''} per rank per step)"),
+        (
+            "processes",
+            f"{r.nproc} (torch.distributed, DistributedDataParallel; {per_rank} sample{'s' if per_rank != 1 else ''} per rank per step)",
+        ),
         ("sampler", f"DistributedSampler, {order}" + ("" if r.streamed else f", seed {r.sampler_seed}") + padded),
         ("throughput", f"{rate:,.0f} samples/s over all processes" if rate is not None else "–"),
     ]
