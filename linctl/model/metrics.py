@@ -69,6 +69,8 @@ class Tally:
     """One epoch's metric over the batch outputs the steps computed (no extra forward): accuracy, or R² (the mean
     over the outputs of 1 − SSE/SST, in float64)."""
 
+    KEEP = 1024  # batches' sums kept apart before they are added up
+
     def __init__(self, name: str):
         self.name = name
         self.parts: list[Any] = []
@@ -88,6 +90,8 @@ class Tally:
                 o, t = o.double(), t.double()
                 self.parts.append(torch.stack([((o - t) ** 2).sum(dim=0), t.sum(dim=0), (t * t).sum(dim=0)]))
                 self.parts.append(torch.full((3, o.shape[1]), float(o.shape[0]), dtype=torch.float64))
+                if len(self.parts) >= 2 * self.KEEP:  # sums so far as one pair: memory stays bounded over a long epoch
+                    self.parts = [torch.stack(self.parts[0::2]).sum(dim=0), torch.stack(self.parts[1::2]).sum(dim=0)]
 
     def close(self, reduce=None) -> float | None:
         """The epoch's value, and a fresh tally for the next one. `reduce` sums a tensor over the processes of a

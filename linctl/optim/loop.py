@@ -79,6 +79,37 @@ class TrainResult:
         return self.losses[-1] if self.losses else None
 
 
+class LossLog:
+    """The loss of each step, as the steps return it (a tensor, not synced), kept in tensors of CHUNK steps: a list
+    of one small tensor per step holds some kilobytes each, which over a long run grows without bound."""
+
+    CHUNK = 1024
+
+    def __init__(self) -> None:
+        self.done: list[Any] = []
+        self.open: list[Any] = []
+
+    def append(self, value) -> None:
+        import torch
+
+        self.open.append(value)
+        if len(self.open) >= self.CHUNK:
+            self.done.append(torch.stack(self.open))
+            self.open = []
+
+    def __len__(self) -> int:
+        return self.CHUNK * len(self.done) + len(self.open)
+
+    def last(self):
+        return self.open[-1] if self.open else self.done[-1][-1]
+
+    def stacked(self):
+        """Every step's loss in one tensor (the same values torch.stack of them all gives)."""
+        import torch
+
+        return torch.cat([*self.done, torch.stack(self.open)]) if self.open else torch.cat(self.done)
+
+
 # One run takes at most this many steps (days of work at the fastest); run `train` again to go on:
 # the optimizer state carries over, so two runs equal one.
 MAX_STEPS = 10**9
@@ -167,7 +198,7 @@ def train(
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     optimizer = build(net, plan, net.data.get("optimizer"))
     one_step = stepper(net, optimizer, loss, activations, tally := metrics.Tally(metrics.metric_of(loss)))
-    losses: list[Any] = []
+    losses = LossLog()
     per_epoch: list[float | None] = []
     epoch, interrupted, started = 0, False, time.perf_counter()
     while len(losses) < total and not interrupted:
@@ -186,7 +217,7 @@ def train(
         batch_size=batch,
         samples=samples,
         shuffle=shuffle,
-        losses=torch.stack(losses).cpu().tolist() if losses else [],
+        losses=losses.stacked().cpu().tolist() if losses else [],
         layers=moved_layers(net, before, activations),
         step=net.data["step"],
         seconds=seconds,
@@ -239,12 +270,12 @@ def moved_layers(net: Network, before: list[tuple[Any, Any]], activations: list[
     ]
 
 
-def run_epoch(epoch_batches, one_step, losses: list, total: int, progress, should_stop) -> bool:
+def run_epoch(epoch_batches, one_step, losses: LossLog, total: int, progress, should_stop) -> bool:
     """One pass over the batches, stopping at `total` steps; True when asked to stop before them."""
     for xb, tb in epoch_batches:
         losses.append(one_step(xb, tb, len(losses) + 1))
         if progress is not None:
-            progress(len(losses), total, losses[-1])
+            progress(len(losses), total, losses.last())
         if should_stop():
             return len(losses) < total
         if len(losses) >= total:

@@ -7,12 +7,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from linctl.model import metrics, registry
 from linctl.model.network import Network
 from linctl.model.samples import loss_notes
-from linctl.optim.loop import MAX_STEPS, TrainResult, finish, moved_layers, readings, run_epoch, schedule, stepper
+from linctl.optim.loop import (
+    MAX_STEPS,
+    LossLog,
+    TrainResult,
+    finish,
+    moved_layers,
+    readings,
+    run_epoch,
+    schedule,
+    stepper,
+)
 from linctl.optim.settings import Plan
 from linctl.optim.torch_step import build
 from linctl.parallel import shard
@@ -77,7 +86,6 @@ def train_rank(
 
 
 def _train_rank(world, net, plan, x, t, loss, activations, run, progress, should_stop, watch) -> TrainResult | None:
-    import torch
 
     samples = x.shape[0]
     order = shard.Order(samples, world, run.shuffle, run.seed)
@@ -91,7 +99,7 @@ def _train_rank(world, net, plan, x, t, loss, activations, run, progress, should
     tally = metrics.Tally(metrics.metric_of(loss))
     one_step = stepper(net, optimizer, loss, activations, tally, forward=model)
     agreement = Agreement(world, should_stop)
-    losses: list[Any] = []
+    losses = LossLog()
     per_epoch: list[float | None] = []
     epoch, interrupted, started = 0, False, time.perf_counter()
     while len(losses) < total and not interrupted:
@@ -103,7 +111,7 @@ def _train_rank(world, net, plan, x, t, loss, activations, run, progress, should
         interrupted = cut or (asked and len(losses) < total)
         if early:
             break
-    mean_losses = summed(world, torch.stack(losses)) / world.size if losses else None
+    mean_losses = summed(world, losses.stacked()) / world.size if losses else None
     seconds = time.perf_counter() - started
     if not world.leader:
         return None
@@ -151,7 +159,6 @@ def stream_rank(
 
 
 def _stream_rank(world, net, plan, source, loss, activations, run, progress, should_stop, watch):
-    import torch
 
     from linctl.parallel import stream
 
@@ -165,7 +172,7 @@ def _stream_rank(world, net, plan, source, loss, activations, run, progress, sho
     epochs = run.epochs if run.epochs is not None else (None if run.steps is not None else 1)
     total = run.steps if run.steps is not None else MAX_STEPS
     shown = progress and (lambda done, planned, value: progress(done, None if planned == MAX_STEPS else planned, value))
-    losses: list[Any] = []
+    losses = LossLog()
     per_epoch: list[float | None] = []
     seen: dict = {}
     epoch, interrupted, started = 0, False, time.perf_counter()
@@ -180,7 +187,7 @@ def _stream_rank(world, net, plan, source, loss, activations, run, progress, sho
         interrupted = cut or (asked and len(losses) < total)
         if early:
             break
-    mean_losses = summed(world, torch.stack(losses)) / world.size if losses else None
+    mean_losses = summed(world, losses.stacked()) / world.size if losses else None
     seconds = time.perf_counter() - started
     if not world.leader:
         return None

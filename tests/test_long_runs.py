@@ -1,0 +1,44 @@
+"""A long run keeps a bounded record: the losses in tensors of 1024 steps, the epoch's metric sums added up every
+1024 batches; the values are those of one list of them all."""
+
+from __future__ import annotations
+
+
+def test_the_loss_log_holds_every_step_as_one_stack_would():
+    import torch
+
+    from linctl.optim.loop import LossLog
+
+    g = torch.Generator().manual_seed(0)
+    values = [torch.rand((), generator=g) for _ in range(2 * LossLog.CHUNK + 5)]
+    log = LossLog()
+    for k, v in enumerate(values):
+        log.append(v)
+        assert len(log) == k + 1 and torch.equal(log.last(), v)
+    assert torch.equal(log.stacked(), torch.stack(values))
+    assert len(log.done) == 2  # kept as chunks, not one tensor per step
+    exact = LossLog()
+    for v in values[: LossLog.CHUNK]:
+        exact.append(v)
+    assert torch.equal(exact.stacked(), torch.stack(values[: LossLog.CHUNK])) and exact.open == []
+
+
+def test_the_metric_of_a_long_epoch_is_r2_over_all_its_batches():
+    import torch
+
+    from linctl.model.metrics import Tally
+
+    g = torch.Generator().manual_seed(1)
+    tally = Tally("r2")
+    outs, targets = [], []
+    for _ in range(2 * Tally.KEEP + 7):
+        o, t = torch.rand(3, 2, generator=g), torch.rand(3, 2, generator=g)
+        tally.add(o, t)
+        outs.append(o.double())
+        targets.append(t.double())
+    assert len(tally.parts) < 40
+    o, t = torch.cat(outs), torch.cat(targets)
+    sse = ((o - t) ** 2).sum(dim=0)
+    sst = ((t - t.mean(dim=0)) ** 2).sum(dim=0)
+    expected = float((1 - sse / sst).mean())
+    assert abs(tally.close() - expected) < 1e-12
