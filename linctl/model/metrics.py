@@ -69,7 +69,7 @@ class Tally:
     """One epoch's metric over the batch outputs the steps computed (no extra forward): accuracy, or R² (the mean
     over the outputs of 1 − SSE/SST, in float64)."""
 
-    KEEP = 1024  # batches' sums kept apart before they are added up
+    KEEP = 64  # batches' sums kept apart before they are added up
 
     def __init__(self, name: str):
         self.name = name

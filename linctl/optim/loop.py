@@ -80,25 +80,29 @@ class TrainResult:
 
 
 class LossLog:
-    """The loss of each step, as the steps return it (a tensor, not synced), kept in tensors of CHUNK steps: a list
-    of one small tensor per step holds some kilobytes each, which over a long run grows without bound."""
+    """The loss of each step, as the steps return it (a tensor, not synced), kept in a few tensors of many steps: a list of
+    one small tensor per step costs kilobytes each, which over a long run grows without bound."""
 
-    CHUNK = 1024
+    CHUNK = 64
 
     def __init__(self) -> None:
         self.done: list[Any] = []
         self.open: list[Any] = []
+        self.count = 0
 
     def append(self, value) -> None:
         import torch
 
         self.open.append(value)
+        self.count += 1
         if len(self.open) >= self.CHUNK:
             self.done.append(torch.stack(self.open))
             self.open = []
+            if len(self.done) >= self.CHUNK:  # the chunks as one tensor: a few tensors, whatever the length
+                self.done = [torch.cat(self.done)]
 
     def __len__(self) -> int:
-        return self.CHUNK * len(self.done) + len(self.open)
+        return self.count
 
     def last(self):
         return self.open[-1] if self.open else self.done[-1][-1]
