@@ -66,6 +66,55 @@ class Agreement:
         return interrupted, early
 
 
+@dataclass
+class Ran:
+    """What a rank's loop leaves behind, for the result."""
+
+    losses: LossLog
+    epochs: int
+    planned: int
+    batch_size: int
+    samples: int
+    interrupted: bool
+    started: float
+    before: list
+
+
+def finished(
+    world: World, net, plan, optimizer, ran: Ran, loss: str, activations, run: Schedule, watch, late, **figures
+):
+    """After the loop, on every rank: the mean loss of each step over the ranks; then, on rank 0 alone, the saved
+    optimizer state and step count, and the result (None on the other ranks)."""
+    mean_losses = summed(world, ran.losses.stacked()) / world.size if ran.losses else None
+    seconds = time.perf_counter() - ran.started
+    if not world.leader:
+        return None
+    kept = finish(net, plan, optimizer, len(ran.losses), watch)
+    if late is not None:
+        figures.update(late())
+    return TrainResult(
+        steps=len(ran.losses),
+        epochs=ran.epochs,
+        planned_steps=ran.planned,
+        batch_size=ran.batch_size,
+        samples=ran.samples,
+        shuffle=figures.pop("shuffle", run.shuffle),
+        losses=mean_losses.cpu().tolist() if mean_losses is not None else [],
+        layers=moved_layers(net, ran.before, activations),
+        step=net.data["step"],
+        seconds=seconds,
+        optimizer=plan.name,
+        settings=dict(plan.settings),
+        loss_name=loss,
+        activations=list(activations),
+        interrupted=ran.interrupted,
+        notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
+        nproc=world.size,
+        sampler_seed=run.seed,
+        **figures,
+    )
+
+
 def train_rank(
     world: World,
     net: Network,
@@ -111,33 +160,9 @@ def _train_rank(world, net, plan, x, t, loss, activations, run, progress, should
         interrupted = cut or (asked and len(losses) < total)
         if early:
             break
-    mean_losses = summed(world, losses.stacked()) / world.size if losses else None
-    seconds = time.perf_counter() - started
-    if not world.leader:
-        return None
-    kept = finish(net, plan, optimizer, len(losses), watch)
-    return TrainResult(
-        steps=len(losses),
-        epochs=epoch,
-        planned_steps=total,
-        batch_size=per_rank * world.size,
-        samples=samples,
-        shuffle=run.shuffle,
-        losses=mean_losses.cpu().tolist() if mean_losses is not None else [],
-        layers=moved_layers(net, before, activations),
-        step=net.data["step"],
-        seconds=seconds,
-        optimizer=plan.name,
-        settings=dict(plan.settings),
-        loss_name=loss,
-        activations=list(activations),
-        interrupted=interrupted,
-        notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
-        nproc=world.size,
-        sampler_seed=run.seed,
-        padded=order.padded,
-        **readings(net, x, t, loss, activations, per_epoch, watch),
-    )
+    run_ = Ran(losses, epoch, total, per_rank * world.size, samples, interrupted, started, before)
+    late = lambda: readings(net, x, t, loss, activations, per_epoch, watch)  # noqa: E731  # after the best weights are back
+    return finished(world, net, plan, optimizer, run_, loss, activations, run, watch, late, padded=order.padded)
 
 
 def stream_rank(
@@ -187,35 +212,10 @@ def _stream_rank(world, net, plan, source, loss, activations, run, progress, sho
         interrupted = cut or (asked and len(losses) < total)
         if early:
             break
-    mean_losses = summed(world, losses.stacked()) / world.size if losses else None
-    seconds = time.perf_counter() - started
-    if not world.leader:
-        return None
-    kept = finish(net, plan, optimizer, len(losses), watch)
+    run_ = Ran(losses, epoch, total, per_rank * world.size, int(seen.get("samples", 0)), interrupted, started, before)
     held = {"val_losses": watch.losses, "val_metrics": watch.metrics, "best_epoch": watch.best_epoch} if watch else {}
-    return TrainResult(
-        steps=len(losses),
-        epochs=epoch,
-        planned_steps=total,
-        batch_size=per_rank * world.size,
-        samples=int(seen.get("samples", 0)),
-        shuffle=False,
-        losses=mean_losses.cpu().tolist() if mean_losses is not None else [],
-        layers=moved_layers(net, before, activations),
-        step=net.data["step"],
-        seconds=seconds,
-        optimizer=plan.name,
-        settings=dict(plan.settings),
-        loss_name=loss,
-        activations=list(activations),
-        interrupted=interrupted,
-        notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
-        nproc=world.size,
-        sampler_seed=run.seed,
-        padded=int(seen.get("padded", 0)),
-        metric=metrics.metric_of(loss),
-        metrics=per_epoch,
-        classes=net.data.get("classes"),
-        streamed=True,
-        **held,
-    )
+    figures = {"metric": metrics.metric_of(loss), "metrics": per_epoch, "classes": net.data.get("classes"), **held}
+    return finished(
+        world, net, plan, optimizer, run_, loss, activations, run, watch, None,
+        shuffle=False, padded=int(seen.get("padded", 0)), streamed=True, **figures,
+    )  # fmt: skip
