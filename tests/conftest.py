@@ -217,9 +217,36 @@ def run_fast(*argv: str, input: str | None = None, env: dict | None = None) -> R
     return Result(code, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
 
 
-def exported_program_state(state: Path, program: Path) -> dict:
-    """`linctl export --python PROGRAM` of the state's session, run in a fresh interpreter: the state_dict it prints."""
+def exported_program_state(state: Path, program: Path, *, fresh: bool = False) -> dict:
+    """`linctl export --python PROGRAM` of the state's session, then the program run: the state_dict it prints."""
     assert run("export", "--python", str(program), state=state).exit_code == 0
-    ran = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout.strip().splitlines()[-1])
+    return program_state(program, fresh=fresh)
+
+
+def program_state(program: Path, *, fresh: bool = False) -> dict:
+    """The state_dict an exported program prints on its last line, as `python PROGRAM` in its folder prints it:
+    in a fresh interpreter, or (fresh=False, the start-up of Python and torch saved) here as __main__ in a
+    namespace of its own, torch's random state given back after it. Either way it imports no linctl."""
+    import contextlib
+    import io
+    import runpy
+
+    import torch
+
+    text = program.read_text()
+    assert "import linctl" not in text and "from linctl" not in text, "the program needs linctl"
+    if fresh:
+        ran = subprocess.run(
+            [sys.executable, program.name], capture_output=True, text=True, timeout=120, cwd=program.parent
+        )
+        assert ran.returncode == 0, ran.stderr
+        return json.loads(ran.stdout.strip().splitlines()[-1])
+    assert torch.get_default_dtype() == torch.float32  # what a fresh interpreter starts with
+    printed, where = io.StringIO(), os.getcwd()
+    try:
+        os.chdir(program.parent)
+        with torch.random.fork_rng(), contextlib.redirect_stdout(printed):
+            runpy.run_path(str(program), run_name="__main__")
+    finally:
+        os.chdir(where)
+    return json.loads(printed.getvalue().strip().splitlines()[-1])

@@ -4,15 +4,15 @@ and what a clean refusal looks like."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fresh import files as files  # the hostile tests take it from here
+from fresh import folder_of, run_fresh
 from typer.testing import CliRunner
 
 from conftest import Result
@@ -53,16 +53,10 @@ def entry_point(*argv: str, state: Path, env: dict | None = None) -> Result:
     return Result(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
 
-def process(*argv: str, state: Path, timeout: float = 90) -> Result:
-    """linctl ARGS --state STATE in a subprocess, for what could hang: a timeout fails the test."""
-    run = subprocess.run(
-        [sys.executable, "-m", "linctl", *argv, "--state", str(state)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **ENV},
-    )
-    return Result(run.returncode, run.stdout, run.stderr)
+def in_a_process(commands, state: Path, timeout: float = 120) -> list[tuple[Result, dict]]:
+    """Each `linctl COMMAND --state STATE` in turn in one new interpreter, for what could hang (a timeout fails
+    the test): its Result and the files beside the state after it (fresh.digests of files)."""
+    return run_fresh([[*command, "--state", str(state)] for command in commands], watch=state, timeout=timeout)
 
 
 def one_line(result: Result, code: int, *words: str) -> str:
@@ -77,26 +71,8 @@ def one_line(result: Result, code: int, *words: str) -> str:
     return lines[0]
 
 
-def folder_of(state: Path) -> Path:
-    return state.with_name(state.name + ".history")
-
-
 def index_of(state: Path) -> Path:
     return folder_of(state) / "index.jsonl"
-
-
-def files(state: Path) -> dict[str, bytes | str]:
-    """Every file's bytes beside the state (the lock aside) and in its history folder; others by kind."""
-    found: dict[str, bytes | str] = {}
-    for folder in (state.parent, folder_of(state)):
-        if not folder.is_dir():
-            continue
-        for item in sorted(folder.iterdir()):
-            if item.name.endswith(".lock") or item == folder_of(state):
-                continue
-            key = f"{folder.name}/{item.name}"
-            found[key] = item.read_bytes() if item.is_file() else ("folder" if item.is_dir() else "special")
-    return found
 
 
 def entries(state: Path) -> list[dict]:

@@ -68,6 +68,7 @@ def build(state, data, activation="none"):
         f"--bias={vec(data['b'])}",
         "--activation",
         activation,
+        "--json",  # the view is not read: built quicker
         state=state,
     )
     assert out.exit_code == 0, out.stderr

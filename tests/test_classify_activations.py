@@ -7,17 +7,13 @@ local backward alone against autograd's vector-Jacobian product on the same z.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.testing import assert_close
 
-from conftest import exact, rows, run, run_json
+from conftest import exact, program_state, rows, run, run_json
 from linctl.model import registry
 
 MODULES = {
@@ -141,8 +137,6 @@ def test_the_exported_program_rebuilds_and_replays_the_new_modules(tmp_path, act
     program = tmp_path / "session.py"
     assert run("export", "--python", str(program), state=state).exit_code == 0
     assert f"torch.nn.{registry.activation(activation).module_call()}" in program.read_text()
-    ran = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    replayed = json.loads(ran.stdout.strip().splitlines()[-1])
+    replayed = program_state(program)
     for name, value in net.state_dict().items():
         exact(replayed[name], value)

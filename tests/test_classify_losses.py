@@ -50,7 +50,7 @@ def build(state, depth: int, last: str, seed: int = 5) -> nn.Module:
     acts = ["--activation", "tanh"] * (depth - 1) + ["--activation", last]
     if depth == 1:
         acts = ["--activation", last]
-    out = run("inspect", *map(str, sizes), "--seed", str(seed), *acts, state=state)
+    out = run("inspect", *map(str, sizes), "--seed", str(seed), *acts, "--json", state=state)
     assert out.exit_code == 0, out.stderr
     return plain(sizes, "tanh", last, seed)
 

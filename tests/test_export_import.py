@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import f32, run, run_json, saved
+from conftest import f32, program_state, run, run_json, saved
 
 
 def _plain(sizes: list[int], acts: list[torch.nn.Module]) -> torch.nn.Module:
@@ -137,33 +137,6 @@ def test_export_then_import_round_trips_exactly(tmp_path, state):
     assert isinstance(Path(other), Path)
 
 
-def _program_result(program: Path, *, real_process: bool = False) -> dict:
-    """The exported program's last line, as `python PROGRAM` run in its folder prints it: in a real process, or
-    (faster) here as __main__, with torch's random state given back after it."""
-    import contextlib
-    import io
-    import os
-    import runpy
-    import subprocess
-    import sys
-
-    if real_process:
-        proc = subprocess.run(
-            [sys.executable, str(program)], capture_output=True, text=True, timeout=300, cwd=program.parent
-        )
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout.strip().splitlines()[-1])
-    printed = io.StringIO()
-    where = os.getcwd()
-    try:
-        os.chdir(program.parent)
-        with torch.random.fork_rng(), contextlib.redirect_stdout(printed):
-            runpy.run_path(str(program), run_name="__main__")
-    finally:
-        os.chdir(where)
-    return json.loads(printed.getvalue().strip().splitlines()[-1])
-
-
 def test_the_python_export_of_a_mixed_session_equals_linctl_exactly(tmp_path, state):
     data = Path(__file__).resolve().parent.parent / "examples" / "line.csv"
     run_json("inspect", "3", "1", "--seed", "0", state=state)
@@ -180,7 +153,7 @@ def test_the_python_export_of_a_mixed_session_equals_linctl_exactly(tmp_path, st
     text = (tmp_path / "session.py").read_text()
     assert "torch.manual_seed(0)" in text and "# linctl train --data" in text and "weight[0,1]" not in text
     assert "import linctl" not in text and "from linctl" not in text
-    result = _program_result(Path(out["program"]), real_process=True)  # a fresh interpreter: plain torch alone
+    result = program_state(Path(out["program"]), fresh=True)  # a fresh interpreter: plain torch alone
     params = saved(state)["params"]
     assert set(result) == set(params)
     for name, value in params.items():
@@ -223,7 +196,7 @@ def test_the_python_export_of_an_imported_stack_starts_from_its_weights(tmp_path
     )
     out = run_json("export", "--python", str(tmp_path / "s.py"), state=state)
     assert (tmp_path / "s.safetensors").exists()
-    result = _program_result(Path(out["program"]))
+    result = program_state(Path(out["program"]))
     params = saved(state)["params"]
     for name, value in params.items():
         assert torch.equal(f32(result[name]), value), name
@@ -238,7 +211,7 @@ def test_a_change_that_cannot_be_replayed_is_loaded_from_its_snapshot(tmp_path, 
     out = run_json("export", "--python", str(tmp_path / "s.py"), state=state)
     text = (tmp_path / "s.py").read_text()
     assert "# not replayed: train shuffled without --seed" in text
-    result = _program_result(Path(out["program"]))
+    result = program_state(Path(out["program"]))
     params = saved(state)["params"]
     for name, value in params.items():
         assert torch.equal(f32(result[name]), value), name

@@ -35,7 +35,7 @@ def snapshots(state: Path) -> list[Path]:
 
 
 def build(state: Path) -> None:
-    result = run("inspect", "3", "2", "--weight", W0_TEXT, "--bias", B0_TEXT, state=state)
+    result = run("inspect", "3", "2", "--weight", W0_TEXT, "--bias", B0_TEXT, "--json", state=state)
     assert result.exit_code == 0, result.stderr
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from fresh import digests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run, run_fast
-from hostile import TRAIN_STEP, copy_state, deadline, entry_point, files, one_line, process, working_copy
+from hostile import TRAIN_STEP, copy_state, deadline, entry_point, files, in_a_process, one_line, working_copy
 
 READERS = (
     ("inspect",),
@@ -80,8 +81,11 @@ def test_counts_beyond_64_bits_in_the_metadata_are_refused(state, key):
 def test_a_state_file_that_is_a_fifo_never_blocks(tmp_path):
     state = tmp_path / "net.safetensors"
     os.mkfifo(state)
-    for command in (("inspect",), ("history",), TRAIN_STEP):
-        one_line(process(*command, state=state, timeout=60), 1, str(state), "not a regular file")
+    before = files(state)
+    commands = (("inspect",), ("history",), TRAIN_STEP)
+    for command, (result, after) in zip(commands, in_a_process(commands, state), strict=True):
+        one_line(result, 1, str(state), "not a regular file")
+        assert after == digests(before), command
 
 
 # --------------------------------------------------------------------------

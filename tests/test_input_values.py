@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -18,7 +20,18 @@ X = "1,2;0.5,-1;-1,0.25"
 
 def build(state, *extra: str) -> None:
     result = run(
-        "inspect", "2", "1", "--weight", "0.5,-0.25", "--bias", "0.1", "--activation", "sigmoid", *extra, state=state
+        "inspect",
+        "2",
+        "1",
+        "--weight",
+        "0.5,-0.25",
+        "--bias",
+        "0.1",
+        "--activation",
+        "sigmoid",
+        *extra,
+        "--json",
+        state=state,
     )
     assert result.exit_code == 0, result.stderr
 
@@ -249,11 +262,20 @@ UNICODE_PLACES = [
 ]
 
 
-@pytest.mark.parametrize("text,words", UNICODE_NUMBERS)
-@pytest.mark.parametrize("args,option", UNICODE_PLACES)
-def test_only_ascii_numbers(state, args, option, text, words):
+@pytest.fixture(scope="module")
+def with_gradients(tmp_path_factory):
+    """The built network after one backward (two history entries), built once; each test takes a copy."""
+    state = tmp_path_factory.mktemp("built") / "net.pt"
     build(state)
     assert run("backward", "--x=1,1", "--t=1", state=state).exit_code == 0
+    return state
+
+
+@pytest.mark.parametrize("text,words", UNICODE_NUMBERS)
+@pytest.mark.parametrize("args,option", UNICODE_PLACES)
+def test_only_ascii_numbers(with_gradients, tmp_path, args, option, text, words):
+    shutil.copytree(with_gradients.parent, tmp_path / "s")
+    state = tmp_path / "s" / with_gradients.name
     before = folder_bytes(state)
     result = run(*[a.replace("{}", text) for a in args], state=state)
     message = refused(result, option)

@@ -33,7 +33,7 @@ CLASSES = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.opti
 
 
 def build(state):
-    out = run("inspect", "3", "2", f"--weight={rows(W)}", f"--bias={vec(B)}", state=state)
+    out = run("inspect", "3", "2", f"--weight={rows(W)}", f"--bias={vec(B)}", "--json", state=state)
     assert out.exit_code == 0, out.stderr
 
 

@@ -50,7 +50,7 @@ def plain_walk(root):
 
 def build(sizes: list[int], activation: str, state, seed: int = 3):
     args = ["inspect", *map(str, sizes), "--seed", str(seed), "--activation", activation]
-    assert run(*args, state=state).exit_code == 0
+    assert run(*args, "--json", state=state).exit_code == 0
     torch.manual_seed(seed)
     linears = [torch.nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
     return linears

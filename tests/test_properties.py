@@ -298,6 +298,18 @@ def hostile_argv(command: str, param_name: str, value: str, state: Path) -> list
     return [*argv, "--", *arguments] if arguments else argv
 
 
+def test_the_sweep_gives_every_value_to_every_option():
+    """The default run and the slow set together give each option every hostile value."""
+    given_to: dict[tuple[str, str], list[str]] = {}
+    for case in sweep():
+        command, param, which = case.values
+        given_to.setdefault((command, param), []).extend(hostile_values(command, param, which))
+    assert set(given_to) == set(every_parameter())
+    for (command, param), values in given_to.items():
+        assert sorted(values) == sorted([*HOSTILE[:6], "x" * 10_000] if is_flag(command, param) else HOSTILE)
+    assert set(HOSTILE) > MORE_NAMES_OF_A_KIND
+
+
 def test_every_command_has_a_baseline():
     assert set(app_commands().commands) == set(BASELINES), "a new command needs a working invocation in BASELINES"
 
@@ -326,16 +338,46 @@ def state_loads(path: Path) -> None:
     state_file.load(path)  # raises if the file was damaged
 
 
-@pytest.mark.parametrize("command,param", every_parameter())
-def test_hostile_values_in_every_option(base, tmp_path, monkeypatch, command, param):
+# --svg and --html name the file a view is saved in: to them every value is a file name, and each one taken
+# draws and saves the whole view (~60 ms, most of this sweep's time). The default run gives them each kind
+# of name (blank, too long, a newline, a leading '-', punctuation, quotes, non-ASCII, a plain one) and the
+# values that refuse; the slow set gives them these, more names of the kinds already given.
+MORE_NAMES_OF_A_KIND = {
+    *("NaN", "inf", "-inf", "1e400", "-1e400", "0", "1e39", "1" + "0" * 30, str(2**63), str(-(2**64))),
+    *("１٢", "–0.5", ";;", "1,", ",1", "1;"),
+}
+SAVES_A_VIEW = ("svg", "html")
+
+
+def sweep() -> list:
+    """(command, parameter, which values) for every parameter; the extra file names in the slow set."""
+    cases = []
+    for command, param in every_parameter():
+        if param in SAVES_A_VIEW:
+            cases.append(pytest.param(command, param, "kinds", id=f"{command}-{param}"))
+            cases.append(pytest.param(command, param, "more", id=f"{command}-{param}-more", marks=pytest.mark.slow))
+        else:
+            cases.append(pytest.param(command, param, "all", id=f"{command}-{param}"))
+    return cases
+
+
+def hostile_values(command: str, param: str, which: str) -> list[str]:
+    if is_flag(command, param):
+        # a flag takes no value: click refuses `--json=x` alike for any x, so a few values, and the flag alone
+        return [*HOSTILE[:6], "x" * 10_000]
+    if which == "all":
+        return HOSTILE
+    return [v for v in HOSTILE if (v in MORE_NAMES_OF_A_KIND) == (which == "more")]
+
+
+@pytest.mark.parametrize("command,param,which", sweep())
+def test_hostile_values_in_every_option(base, tmp_path, monkeypatch, command, param, which):
     """Every value is exit 0, 1 or 2; a failure is one line, never an internal error, and changes nothing."""
     monkeypatch.chdir(tmp_path)  # --state '' means .linctl/net.pt here; --state x makes ./x
     folder = tmp_path / "s"
     shutil.copytree(base, folder)
     before = snapshot_files(folder)
-    # a flag takes no value: click refuses `--json=x` alike for any x, so a few values, and the flag alone
-    values = [*HOSTILE[:6], "x" * 10_000] if is_flag(command, param) else HOSTILE
-    for value in values:
+    for value in hostile_values(command, param, which):
         argv = hostile_argv(command, param, value, folder / "net.pt")
         result = run_group(*argv, input="")
         try:

@@ -6,7 +6,6 @@ command it is given. Replay must not depend on which modules happen to be import
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import program_state
 
 
 def _script(tmp: Path, *args: str) -> subprocess.CompletedProcess:
@@ -38,9 +39,7 @@ def test_a_seeded_session_replays_with_no_file_beside_the_program(tmp_path, step
     alone = tmp_path / "alone"
     alone.mkdir()
     shutil.copy(tmp_path / "s.py", alone / "s.py")
-    ran = subprocess.run([sys.executable, "s.py"], cwd=alone, capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    replayed = json.loads(ran.stdout.strip().splitlines()[-1])
+    replayed = program_state(alone / "s.py")  # run in that folder, which holds nothing else
 
     torch.manual_seed(0)
     net = torch.nn.Linear(2, 1)

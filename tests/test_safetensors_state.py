@@ -7,12 +7,11 @@ import json
 import os
 import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from fresh import run_fresh
 
 from conftest import ROOT, run, run_json, saved
 
@@ -149,25 +148,23 @@ def no_torch(tmp_path: Path) -> dict:
     return {**os.environ, "PYTHONPATH": path, "COLUMNS": "100", "NO_COLOR": "1", "LINCTL_DEBUG": ""}
 
 
-def _no_torch_run(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "linctl", *args], capture_output=True, text=True, env=env, timeout=120)
-
-
 def test_read_only_commands_work_without_torch(tmp_path, no_torch):
+    """In one interpreter where torch cannot be imported: the read-only commands and export work, forward does not."""
     state = tmp_path / "net.safetensors"
     run_json("inspect", "2", "3", "1", "--seed", "0", "--activation", "tanh", state=state)
     run_json("train-step", "--x", "1,2", "--t", "1", "--lr", "0.1", "--momentum", "0.9", state=state)
     run_json("train-step", "--x", "1,2", "--t", "1", state=state)
-    assert _no_torch_run(no_torch, "forward", "--x", "1,1", "--state", str(state)).returncode != 0  # the stub bites
-    for args in READ_ONLY:
-        proc = _no_torch_run(no_torch, *args, "--state", str(state))
-        assert proc.returncode == 0, (args, proc.stderr)
+    exports = [["export", str(tmp_path / name)] for name in ("m.json", "m.safetensors")]
+    commands = [*READ_ONLY, *exports, ["forward", "--x", "1,1"]]  # forward last: the others never tried torch
+    outcomes = [result for result, _ in run_fresh([[*c, "--state", str(state)] for c in commands], env=no_torch)]
+    assert outcomes[-1].exit_code != 0  # the stub bites
+    for args, result in zip(READ_ONLY, outcomes[: len(READ_ONLY)], strict=True):
+        assert result.exit_code == 0, (args, result.stderr)
         with_torch = run(*args, state=state)
         if "--json" in args:
-            assert json.loads(proc.stdout) == json.loads(with_torch.stdout) or args[0] == "history"
-    for name in ("m.json", "m.safetensors"):
-        proc = _no_torch_run(no_torch, "export", str(tmp_path / name), "--state", str(state))
-        assert proc.returncode == 0, proc.stderr
+            assert json.loads(result.stdout) == json.loads(with_torch.stdout) or args[0] == "history"
+    for result in outcomes[len(READ_ONLY) : -1]:
+        assert result.exit_code == 0, result.stderr
     data = saved(state)
     from safetensors.torch import load_file
 

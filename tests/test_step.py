@@ -26,6 +26,7 @@ def build(state, weight=W, bias=B, activation="none"):
         f"--bias={vec(bias)}",
         "--activation",
         activation,
+        "--json",  # the view is not read: built quicker
         state=state,
     )
     assert out.exit_code == 0, out.stderr
