@@ -112,25 +112,29 @@ def train(
     show_progress = not (as_json or quiet) and sys.stdout.isatty()
     given = Given(data, targets, x_rows, t_rows, loss, activation, holdout, choice, stream)
 
-    with deferred_sigint() as stop:
-        if world is None:
-            result = transaction(path, device, given, run, show_progress, stop, notes)
-        else:
-            result = in_world(
-                world,
-                device,
-                lambda group, announcer: transaction(
-                    path, device, given, run, show_progress, stop, notes, (group, announcer)
-                ),
-                lambda group, payload: follow_training(group, payload, device, stop),
-            )
-            if result is None:  # another rank: rank 0 reports
-                return
+    result = trained(world, path, device, given, run, show_progress, notes)
+    if result is None:  # another rank: rank 0 reports
+        return
     table = given.table
     picture = after_training_plot(path, device, table, targets, activation, notes) if plot and not as_json else None
     emit(as_json, lambda: train_json(result), lambda: train_view(result, log, picture), notes + result.notes)
     if result.interrupted:
         stopped(result, path)
+
+
+def trained(world, path, device, given: Given, run: Run, show_progress: bool, notes: list[str]):
+    """The run, Ctrl-C deferred: in this process, or as one rank of several (None on all but rank 0)."""
+    with deferred_sigint() as stop:
+        if world is None:
+            return transaction(path, device, given, run, show_progress, stop, notes)
+        return in_world(
+            world,
+            device,
+            lambda group, announcer: transaction(
+                path, device, given, run, show_progress, stop, notes, (group, announcer)
+            ),
+            lambda group, payload: follow_training(group, payload, device, stop),
+        )
 
 
 @dataclass
