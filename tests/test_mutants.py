@@ -1005,3 +1005,125 @@ def test_forward_rows_reads_a_classifier_as_torch_does(last):
     assert result.classified.from_softmax is False
     with pytest.raises(UsageError):
         fw.forward_rows(net, [[1.0, 2.0, 3.0]])
+
+
+# ---- what the second mutation run left standing
+
+
+def test_each_module_is_printed_as_torch_prints_it():
+    """module_call() is what print(net) shows for the entry: torch's own repr, built with the entry's arguments."""
+    for act in registry.ACTIVATIONS.values():
+        if act.module is not None:
+            built = getattr(torch.nn, act.module)(**dict(act.arguments))
+            assert act.module_call() == repr(built)
+    two = registry.activation("softplus").module_call()  # two arguments, joined as torch joins them
+    assert two == repr(torch.nn.Softplus()) == "Softplus(beta=1.0, threshold=20.0)"
+
+
+def test_a_rule_written_over_the_input_gets_it():
+    """An entry whose local backward is not g ⊙ dh/dz may name any of g, h and z (softsign's reads z)."""
+    entry = registry.Activation(
+        "softsign", "Softsign", "F.softsign", "h = z / (1 + |z|)", "1 / (1 + |{z}|)²", F.softsign,
+        lambda z, h, g: g / (1 + z.abs()) ** 2, rule="{g} / (1 + |{z}|)² (from {h})",
+    )  # fmt: skip
+    assert entry.local_rule("dL/do", "h1", "z1") == "dL/do / (1 + |z1|)² (from h1)"
+
+
+def test_cross_entropy_over_two_classes_takes_a_probability_row_as_torch_does():
+    o = torch.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=torch.float64)
+    probabilities = torch.tensor([[0.25, 0.75], [1.0, 0.0]], dtype=torch.float64)
+    assert registry.loss("cross_entropy").target_widths(2) == (1, 2)
+    # torch takes both: a class index per sample, or a row of 2 probabilities
+    assert torch.equal(registry.loss("cross_entropy").forward(o, probabilities), F.cross_entropy(o, probabilities))
+    index = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+    assert torch.equal(registry.loss("cross_entropy").forward(o, index), F.cross_entropy(o, torch.tensor([1, 0])))
+
+
+def test_backward_rows_names_a_refused_value_by_the_place_it_is_given():
+    net = net_of([2, 1], ["sigmoid"], seed=0)
+
+    def place(kind, row, col):
+        return f"--data d.csv line {row + 2} column {col + 3}"
+
+    with pytest.raises(UsageError) as caught:
+        bw.backward_rows(net, [[1.0, 1.0], [0.5, 0.5]], [[0.5], [1.5]], "bce", ["sigmoid"], place)
+    assert str(caught.value).startswith("--data d.csv line 3 column 3: --loss bce needs targets in [0, 1], got 1.5")
+
+
+def test_backward_rows_warns_of_softmax_before_cross_entropy_and_computes_torchs_numbers():
+    net = net_of([2, 3], ["softmax"], dtype="float64", seed=4)
+    plain = plain_layers(net)[0]
+    x = torch.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=torch.float64)
+    t = [[2.0], [0.0]]
+    result = bw.backward_rows(net, x.tolist(), t, "cross_entropy", ["softmax"])
+    assert [note.split(",")[0] for note in result.notes] == [
+        "warning: the last layer ends in softmax and --loss cross_entropy applies log_softmax itself"
+    ]
+    loss = F.cross_entropy(torch.softmax(plain(x), dim=1), torch.tensor([2, 0]))
+    loss.backward()
+    assert result.loss == loss.item()
+    assert torch.equal(result.layers[0].param("weight").grad, plain.weight.grad)
+    assert bw.backward_rows(net, x.tolist(), t, "cross_entropy", ["none"]).notes == []
+
+
+def test_a_step_records_each_parameter_under_its_state_dict_name():
+    net = net_of([3, 4, 2], ["tanh", "none"], seed=5)
+    bw.backward(net, torch.tensor(X), torch.tensor(T2), "mse", ["tanh", "none"])
+    result = sp.step(net, sgd_plan(0.25))
+    plain = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    assert [name for layer in result.layers for name in layer.params] == list(plain.state_dict())
+    for layer in result.layers:
+        for key, param in layer.params.items():
+            assert param.name == key and key.endswith(param.kind)
+
+
+def test_layer_steps_with_a_bias_gradient_and_no_weight_gradient():
+    """torch steps the parameters that have a gradient (say a frozen weight) and leaves the others."""
+    net = net_of([2, 1], ["none"], weights=[[[1.0, 2.0]]], biases=[[0.5]])
+    net.linears[0].bias.grad = torch.tensor([2.0])
+    plain = plain_layers(net)[0]
+    plain.bias.grad = torch.tensor([2.0])
+    before = sp.snapshot(net)
+    torch.optim.SGD(net.parameters(), lr=0.25).step()
+    torch.optim.SGD(plain.parameters(), lr=0.25).step()
+    layers, worst, same = sp.layer_steps(net, before, 0.25)
+    assert (worst, same) == (0.0, True)
+    assert layers[0].param("weight").hand is None
+    assert torch.equal(layers[0].param("bias").hand, plain.bias.detach())
+    assert torch.equal(layers[0].param("weight").value, plain.weight.detach())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compare_gives_torch_allclose_verdict_on_the_bound_and_for_nan_on_one_side(dtype):
+    """compare is torch.allclose(a, b, rtol, atol, equal_nan=True) written out: a difference equal to the
+    bound is close, and NaN agrees only with NaN."""
+    rtol, atol = fw.tolerance(dtype)
+    nan = float("nan")
+    pairs = [
+        ([atol], [0.0]),  # |a - b| == atol + rtol·|b| exactly
+        ([nan], [1.0]),
+        ([1.0], [nan]),
+        ([nan], [nan]),
+        ([1.0, nan], [1.0, 2.0]),
+    ]
+    for a, b in pairs:
+        a, b = torch.tensor(a, dtype=dtype), torch.tensor(b, dtype=dtype)
+        assert fw.compare(a, b)[1] is torch.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+    assert fw.compare(torch.tensor([atol], dtype=dtype), torch.tensor([0.0], dtype=dtype))[1] is True
+    assert fw.compare(torch.tensor([nan], dtype=dtype), torch.tensor([1.0], dtype=dtype)) == (0.0, False)
+
+
+def test_forward_rows_reads_a_network_with_class_names_as_a_classifier():
+    """No softmax at the end, but class names learnt from a label column: the softmax of the output, flagged."""
+    net = net_of([2, 3], ["none"], dtype="float64", seed=4)
+    net.data["classes"] = ["cat", "dog", "emu"]
+    rows = [[0.5, -1.0], [2.0, 0.25]]
+    result = fw.forward_rows(net, rows)
+    plain = plain_layers(net)[0]
+    z = plain(torch.tensor(rows, dtype=torch.float64)).detach()
+    assert torch.equal(result.output, z)
+    assert torch.equal(result.classified.predicted, z.argmax(dim=1))
+    assert torch.equal(result.classified.probabilities, torch.softmax(z, dim=1))
+    assert result.classified.from_softmax is True and result.classified.classes == ["cat", "dog", "emu"]
+    net.data["classes"] = None
+    assert fw.forward_rows(net, rows).classified is None

@@ -88,10 +88,12 @@ def backward(net: Network, x, t, loss: str, activations: list[str]) -> BackwardR
     value.backward()
     fresh = single_call_grads(net, x, t, loss, activations)
     hand = backprop(net, x, t, loss, activations, zs, hs)
-    inputs = [x, *hs[:-1]]
+    inputs, names, params = [x, *hs[:-1]], net.layer_names(), net.layer_params()
     layers = [
-        layer_grads(name, linear, names, activations[k], (inputs[k], zs[k], hs[k]), hand[k], (fresh, grads_before))
-        for k, (name, linear, names) in enumerate(zip(net.layer_names(), net.linears, net.layer_params(), strict=True))
+        layer_grads(
+            names[k], linear, params[k], activations[k], (inputs[k], zs[k], hs[k]), hand[k], (fresh, grads_before)
+        )
+        for k, linear in enumerate(net.linears)
     ]
     unchanged = all(bool(torch.equal(p.detach(), before[name])) for name, p in net.named_params())
     return BackwardResult(

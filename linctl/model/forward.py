@@ -114,7 +114,8 @@ def forward(net: Network, x) -> ForwardResult:
     trap = None
     h_in = x
     names, params = net.layer_names(), net.layer_params()
-    for k, (linear, z, h) in enumerate(zip(net.linears, zs, hs, strict=True)):
+    for k, linear in enumerate(net.linears):
+        z, h = zs[k], hs[k]
         with torch.no_grad():
             weight, bias = linear.weight, linear.bias
             product = torch.mm(weight, h_in.detach().t())
@@ -175,8 +176,6 @@ def bias_trap(product, bias) -> Trap | None:
             ),
         )
     shape = (out_features, out_features)
-    values = None
-    if shape[0] * shape[1] <= TRAP_SHOW_LIMIT:
-        values = cpu(product + bias)
+    values = cpu(product + bias) if out_features * out_features <= TRAP_SHOW_LIMIT else None
     kind = "values" if shape == tuple(product.shape) else "shape"
     return Trap(kind=kind, shape=shape, values=values)

@@ -111,7 +111,7 @@ def resolve(saved: dict | None, name: str | None, given: dict[str, Any], reset: 
     saved = saved or {}
     given = {k: v for k, v in given.items() if v is not None}
     saved_name = saved.get("name")
-    name = (name or saved_name or "sgd").lower()
+    name = name.lower() if name else saved_name or "sgd"  # a stored name is checked to be one of OPTIMIZERS
     if name not in OPTIMIZERS:
         raise UsageError(f"--optimizer: expected one of {', '.join(OPTIMIZERS)}, got {name!r}")
     for key in given:
@@ -148,7 +148,7 @@ def resolve(saved: dict | None, name: str | None, given: dict[str, Any], reset: 
         )
     if same_kind:
         changed = [
-            f"{OPTION_NAMES.get(k, k)} {fmt_setting(base.get(k))} -> {fmt_setting(v)}"
+            f"{OPTION_NAMES[k]} {fmt_setting(base.get(k))} -> {fmt_setting(v)}"
             for k, v in settings.items()
             if k in base and base[k] != v
         ]

@@ -40,15 +40,13 @@ class LayerMoved(LayerRecord[ParamMoved]):
 def layer_moved(name: str, linear, before: tuple, activation: str) -> LayerMoved:
     """The record of a layer whose update is done; `before` is its parameters from `snapshot`, in the
     order of spec.KINDS (None for one the layer does not have)."""
+    was = dict(zip(KINDS, before, strict=True))
     params = {}
-    for kind, was in zip(KINDS, before, strict=True):
-        param = getattr(linear, kind)
-        if param is None:
-            continue
+    for kind, param in linear.named_parameters():  # the ones it has: weight, then bias unless bias=False
         key = param_name(name, kind)
         value = copied(param)
         params[key] = ParamMoved(
-            name=key, kind=kind, before=was, value=value, grad=copied(param.grad), change=value - was
+            name=key, kind=kind, before=was[kind], value=value, grad=copied(param.grad), change=value - was[kind]
         )
     return LayerMoved(
         name=name,
