@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from linctl import session
+from linctl.errors import UsageError
 from linctl.options import OUTPUT, whole
 from linctl.parallel.world import World
 
@@ -123,29 +124,60 @@ def follow_training(group: World, payload: dict, device: str | None, stop) -> No
     from linctl.parallel.train import stream_rank, train_rank
 
     net = network_from(payload, device)
+    common = {"loss": payload["loss"], "activations": payload["acts"], "run": payload["run"]}
     if payload.get("source") is not None:
-        stream_rank(
+        stream_rank(group, net, payload["plan"], payload["source"], should_stop=lambda: stop.requested, **common)
+    else:
+        train_rank(
+            group, net, payload["plan"], payload["x"], payload["t"], should_stop=lambda: stop.requested, **common
+        )
+
+
+def refuse_stream(stream: bool, data: str | None, batch_size: int | None, val_split: float | None) -> None:
+    if not stream:
+        return
+    if data is None or data == "-":
+        raise UsageError("--stream: reads a --data FILE in chunks; give one (not stdin)")
+    if batch_size is None:
+        raise UsageError("--stream: give --batch-size B; a streamed step cannot hold the whole file")
+    if val_split is not None:
+        raise UsageError("--stream: --val-split needs the samples in memory; give the held-out samples as --val FILE")
+
+
+def streamed(net, given, acts: list[str], watch, run, show_progress: bool, stop, lead=None):
+    """train --stream: the file checked from its first line, then read in chunks on every rank while training."""
+    from linctl.commands.running import with_progress
+    from linctl.model import registry
+    from linctl.parallel import stream
+    from linctl.parallel.train import Schedule, stream_rank
+    from linctl.parallel.world import SINGLE
+
+    assert given.data is not None
+    widths = registry.loss(given.loss).target_widths(net.out_features)
+    source = stream.source_for(given.data, net.in_features, net.out_features, given.targets, widths)
+    plan = given.choice.plan(net.data.get("optimizer"))
+    schedule = Schedule(steps=run.steps, epochs=run.epochs, batch_size=run.batch_size, shuffle=False, seed=None)
+    group, announcer = lead if lead is not None else (SINGLE, None)
+    if announcer is not None:
+        announcer.send(
+            {"state": net.to_state(), "plan": plan, "source": source, "loss": given.loss, "acts": acts, "run": schedule}
+        )
+
+    def go(update):
+        return stream_rank(
             group,
             net,
-            payload["plan"],
-            payload["source"],
-            loss=payload["loss"],
-            activations=payload["acts"],
-            run=payload["run"],
+            plan,
+            source,
+            loss=given.loss,
+            activations=acts,
+            run=schedule,
+            progress=update,
             should_stop=lambda: stop.requested,
+            watch=watch,
         )
-        return
-    train_rank(
-        group,
-        net,
-        payload["plan"],
-        payload["x"],
-        payload["t"],
-        loss=payload["loss"],
-        activations=payload["acts"],
-        run=payload["run"],
-        should_stop=lambda: stop.requested,
-    )
+
+    return with_progress(show_progress, run.batch_size, go)
 
 
 def lead_lesson(group: World, announcer: Announcer, net, rows, loss: str, acts: list[str], keep: bool):

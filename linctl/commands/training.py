@@ -10,7 +10,16 @@ import typer
 
 from linctl import session
 from linctl.commands.holdout import Holdout, PatienceOpt, ValOpt, ValSplitOpt, held_out
-from linctl.commands.parallel import NprocOpt, in_world, launched, world_for
+from linctl.commands.parallel import (
+    NprocOpt,
+    follow_training,
+    in_world,
+    launched,
+    lead_training,
+    refuse_stream,
+    world_for,
+)
+from linctl.commands.running import deferred_sigint, with_progress
 from linctl.errors import UsageError
 from linctl.optimizer_options import NO_CHOICE, OptimizerChoice, optimizer_options
 from linctl.options import (
@@ -96,6 +105,7 @@ def train(
 ) -> None:
     """Many steps over data, with progress, a summary and a loss curve. Ctrl-C stops cleanly."""
     from linctl import parsing
+    from linctl.commands.stepping import samples_given
     from linctl.render.training import train_json, train_view
     from linctl.render.widgets import emit
 
@@ -153,110 +163,36 @@ class Given:
     table: object = None
 
 
-def samples_given(x, t):
-    from linctl.commands.stepping import samples_given as given
-
-    return given(x, t)
-
-
 def transaction(path, device, given: Given, run: Run, show_progress: bool, stop, notes: list[str], lead=None):
     """Read the data, then lock, load, train, save and record; `lead`: (group, announcer) on rank 0 of several."""
+    from linctl.commands.parallel import streamed
     from linctl.commands.stepping import read_table
     from linctl.model.spec import activations_for
     from linctl.optim.loop import prepare_samples
 
-    if given.stream:
-        return session.change(
-            path, device, lambda net: streamed(net, given, run, show_progress, stop, notes, lead), history_figures
-        )
-    given.table = read_table(given.data) if given.data is not None else None
+    given.table = read_table(given.data) if given.data is not None and not given.stream else None
     loss = given.loss
 
     def work(net):
+        acts = activations_for(net.specs, given.activation)
+        if given.stream:  # the file is read while training, on every rank
+            _, _, watch = held_out(net, None, None, given.holdout, given.targets, loss, acts, run.seed, notes)
+            return streamed(net, given, acts, watch, run, show_progress, stop, lead)
         xs, ts = samples_for(net, given.table, given.targets, given.x_rows, given.t_rows, notes, loss)
         xs, ts = prepare_samples(net, xs, ts, loss=loss, table=given.table, notes=notes)
-        acts = activations_for(net.specs, given.activation)
         xs, ts, watch = held_out(net, xs, ts, given.holdout, given.targets, loss, acts, run.seed, notes)
         plan = given.choice.plan(net.data.get("optimizer"))
         if lead is not None:
-            return lead_run(lead, net, plan, xs, ts, loss, acts, run, show_progress, stop, watch)
+            group, announcer = lead
+            per_step = min(run.batch_size or xs.shape[0], xs.shape[0])
+            return with_progress(
+                show_progress,
+                per_step,
+                lambda update: lead_training(group, announcer, net, plan, xs, ts, loss, acts, run, update, stop, watch),
+            )
         return run_training(net, plan, xs, ts, loss, acts, run, show_progress, stop, watch)
 
     return session.change(path, device, work, history_figures)
-
-
-def lead_run(lead, net, plan, xs, ts, loss: str, acts: list[str], run: Run, show_progress: bool, stop, watch):
-    from linctl.commands.parallel import lead_training
-
-    group, announcer = lead
-    if not show_progress:
-        return lead_training(group, announcer, net, plan, xs, ts, loss, acts, run, None, stop, watch)
-    with progress_bar() as progress:
-        update = progress_updater(progress, per_step=samples_per_step(xs.shape[0], run.batch_size))
-        return lead_training(group, announcer, net, plan, xs, ts, loss, acts, run, update, stop, watch)
-
-
-def refuse_stream(stream: bool, data: str | None, batch_size: int | None, val_split: float | None) -> None:
-    if not stream:
-        return
-    if data is None or data == "-":
-        raise UsageError("--stream: reads a --data FILE in chunks; give one (not stdin)")
-    if batch_size is None:
-        raise UsageError("--stream: give --batch-size B; a streamed step cannot hold the whole file")
-    if val_split is not None:
-        raise UsageError("--stream: --val-split needs the samples in memory; give the held-out samples as --val FILE")
-
-
-def streamed(net, given: Given, run: Run, show_progress: bool, stop, notes: list[str], lead=None):
-    """train --stream: the file checked from its first line, then read in chunks on every rank while training."""
-    from linctl.commands.holdout import held_out
-    from linctl.model import registry
-    from linctl.model.spec import activations_for
-    from linctl.parallel import stream
-    from linctl.parallel.train import Schedule, stream_rank
-    from linctl.parallel.world import SINGLE
-
-    assert given.data is not None
-    widths = registry.loss(given.loss).target_widths(net.out_features)
-    source = stream.source_for(given.data, net.in_features, net.out_features, given.targets, widths)
-    acts = activations_for(net.specs, given.activation)
-    _, _, watch = held_out(net, None, None, given.holdout, given.targets, given.loss, acts, run.seed, notes)
-    plan = given.choice.plan(net.data.get("optimizer"))
-    schedule = Schedule(steps=run.steps, epochs=run.epochs, batch_size=run.batch_size, shuffle=False, seed=0)
-    group, announcer = lead if lead is not None else (SINGLE, None)
-    if announcer is not None:
-        announcer.send(
-            {"state": net.to_state(), "plan": plan, "source": source, "loss": given.loss, "acts": acts, "run": schedule}
-        )
-
-    def go(update):
-        return stream_rank(
-            group,
-            net,
-            plan,
-            source,
-            loss=given.loss,
-            activations=acts,
-            run=schedule,
-            progress=update,
-            should_stop=lambda: stop.requested,
-            watch=watch,
-        )
-
-    if not show_progress:
-        return go(None)
-    with progress_bar() as progress:
-        return go(progress_updater(progress, per_step=run.batch_size))
-
-
-def samples_per_step(samples: int, batch_size: int | None) -> int:
-    return min(batch_size or samples, samples)
-
-
-def follow_training(group, payload, device, stop) -> None:
-    from linctl.commands.parallel import follow_training as follow
-
-    follow(group, payload, device, stop)
 
 
 def stopped(result, path) -> None:
@@ -317,39 +253,6 @@ def samples_for(net, table, targets, x_rows, t_rows, notes, loss: str = "mse"):
     return xs, ts
 
 
-class deferred_sigint:
-    """Ctrl-C only sets a flag until the block ends: training stops after the
-    current step, and the state file is saved whole before the exit."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = None
-
-    def _handle(self, signum, frame):
-        if self.requested:  # a second Ctrl-C: stop now, keep the state file as it was
-            raise KeyboardInterrupt
-        self.requested = True
-        from linctl.render.widgets import note
-
-        note("stopping after the current step (Ctrl-C again to quit without saving)")
-
-    def __enter__(self):
-        import signal
-
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: Ctrl-C keeps its default meaning
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc):
-        import signal
-
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-        return False
-
-
 def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run, show_progress: bool, stop, watch=None):
     from linctl.optim.loop import train as loop
 
@@ -367,42 +270,7 @@ def run_training(net, plan, xs, ts, loss: str, activations: list[str], run: Run,
             **vars(run),
         )
 
-    if not show_progress:
-        return train_with(None)
-    with progress_bar() as progress:
-        return train_with(progress_updater(progress))
-
-
-def progress_bar():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-
-
-def progress_updater(progress, per_step: int | None = None):
-    """`per_step`: the samples of one step over all processes, for the samples per second of a parallel run."""
-    import time
-
-    task = progress.add_task("train", total=None, loss="…", rate="")
-    last = [0.0]
-    began = time.monotonic()
-
-    def update(done, total, value):
-        now = time.monotonic()
-        if now - last[0] > 0.1 or done == total:
-            last[0] = now
-            rate = f"{done * per_step / max(now - began, 1e-9):,.0f} samples/s" if per_step else ""
-            progress.update(task, completed=done, total=total, loss=f"{value.item():.4g}", rate=rate)
-
-    return update
+    return with_progress(show_progress, None, train_with)
 
 
 def last_metric(r) -> dict:

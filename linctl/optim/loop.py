@@ -214,14 +214,20 @@ def train(
             break
     seconds = time.perf_counter() - started
     kept = finish(net, plan, optimizer, len(losses), watch)
+    return result_of(
+        net, plan, losses.stacked() if losses else None, before, loss, activations, seconds, kept,
+        epochs=epoch, planned_steps=total, batch_size=batch, samples=samples, shuffle=shuffle,
+        interrupted=interrupted, **readings(net, x, t, loss, activations, per_epoch, watch),
+    )  # fmt: skip
+
+
+def result_of(net: Network, plan: Plan, losses, before, loss: str, activations: list[str], seconds: float,
+              kept: str | None, **figures) -> TrainResult:  # fmt: skip
+    """The run's result once the last step is saved into the state data: `losses` the loss of each step (a tensor,
+    or None for no step), `before` each layer's (weight, bias) before the first."""
     return TrainResult(
-        steps=len(losses),
-        epochs=epoch,
-        planned_steps=total,
-        batch_size=batch,
-        samples=samples,
-        shuffle=shuffle,
-        losses=losses.stacked().cpu().tolist() if losses else [],
+        steps=0 if losses is None else int(losses.shape[0]),
+        losses=[] if losses is None else losses.cpu().tolist(),
         layers=moved_layers(net, before, activations),
         step=net.data["step"],
         seconds=seconds,
@@ -229,9 +235,8 @@ def train(
         settings=dict(plan.settings),
         loss_name=loss,
         activations=list(activations),
-        interrupted=interrupted,
         notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
-        **readings(net, x, t, loss, activations, per_epoch, watch),
+        **figures,
     )
 
 

@@ -178,7 +178,7 @@ def outcome(workers: list[Worker]) -> tuple[int, list[str]]:
 
 def own_line(worker: Worker) -> str | None:
     """The worker's one-line linctl error, if it printed one."""
-    lines = [line for line in worker.lines() if line.startswith("linctl") or line.startswith("train")]
+    lines = [line for line in worker.lines() if line.startswith("linctl")]
     return lines[-1] if lines else None
 
 

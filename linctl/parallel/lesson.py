@@ -4,6 +4,7 @@ gradient of one process over all the samples."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +80,7 @@ def _lesson_rank(world, net, x, t, loss, activations, keep) -> LessonResult | No
     stored = {name: None if p.grad is None else p.grad.detach().clone() for name, p in net.named_params()}
     model = shard.wrapped(net, activations, world)
     _clear(net)
-    own = model.no_sync() if world.joined else _nothing()
+    own = model.no_sync() if world.joined else contextlib.nullcontext()
     with own:  # the rank's own gradient: DDP skips the all-reduce inside no_sync()
         out = model(xb)
         check_output(loss, activations[-1], out.detach())
@@ -115,14 +116,6 @@ def _lesson_rank(world, net, x, t, loss, activations, keep) -> LessonResult | No
         loss=sum(part.loss for part, _ in parts) / world.size,
         grads=net.grads(),
     )
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _full_batch(net: Network, x, t, loss: str, activations: list[str]) -> tuple[dict[str, Tensor], float]:

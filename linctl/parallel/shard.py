@@ -45,17 +45,22 @@ class Order:
         return torch.tensor(list(iter(self.sampler)), dtype=torch.int64)
 
 
-def rank_batch(batch_size: int | None, samples: int, world: World) -> int:
+def split_batch(batch_size: int, world: World) -> int:
     """Samples per step on each rank: --batch-size is the step's batch over all ranks, split evenly."""
-    shard = math.ceil(samples / world.size)
-    if batch_size is None or batch_size >= samples:
-        return shard
     if batch_size % world.size:
         raise UsageError(
             f"--batch-size {batch_size}: each step splits its batch evenly over the {world.size} processes; "
             f"give a multiple of {world.size}, like {max(world.size, batch_size - batch_size % world.size)}"
         )
     return batch_size // world.size
+
+
+def rank_batch(batch_size: int | None, samples: int, world: World) -> int:
+    """Samples per step on each rank over `samples` in memory: the whole share without --batch-size (or with one
+    as large as the samples), else the batch split evenly."""
+    if batch_size is None or batch_size >= samples:
+        return math.ceil(samples / world.size)
+    return split_batch(batch_size, world)
 
 
 def batches(x, t, indices, batch: int):

@@ -7,17 +7,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from linctl.model import metrics, registry
 from linctl.model.network import Network
-from linctl.model.samples import loss_notes
 from linctl.optim.loop import (
     MAX_STEPS,
     LossLog,
     TrainResult,
     finish,
-    moved_layers,
     readings,
+    result_of,
     run_epoch,
     schedule,
     stepper,
@@ -38,7 +38,7 @@ class Schedule:
     epochs: int | None
     batch_size: int | None
     shuffle: bool
-    seed: int
+    seed: int | None  # DistributedSampler's (None: the file's order, streamed)
 
 
 class Agreement:
@@ -71,48 +71,67 @@ class Ran:
     """What a rank's loop leaves behind, for the result."""
 
     losses: LossLog
+    per_epoch: list[float | None]
     epochs: int
     planned: int
-    batch_size: int
-    samples: int
     interrupted: bool
     started: float
     before: list
+    optimizer: Any
 
 
-def finished(
-    world: World, net, plan, optimizer, ran: Ran, loss: str, activations, run: Schedule, watch, late, **figures
-):
+@dataclass
+class Passes:
+    """Where a rank's batches come from: `batches(epoch)` for each pass (epochs from 0), `total` steps planned
+    (MAX_STEPS while unknown), at most `epochs` passes (None: until `total`); `settle(steps)` turns the first
+    pass's steps into the total (a streamed file's length is known once read)."""
+
+    batches: Callable[[int], Any]
+    total: int
+    epochs: int | None = None
+    settle: Callable[[int], int] | None = None
+
+
+def rank_loop(world: World, net: Network, plan: Plan, loss: str, activations: list[str], passes: Passes,
+              progress, should_stop: Callable[[], bool], watch) -> Ran:  # fmt: skip
+    """The plain loop of optim/loop.py on this rank's batches, its forward in DistributedDataParallel; Ctrl-C,
+    early stopping and each epoch's metric agreed on by all ranks."""
+    before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
+    model = shard.wrapped(net, activations, world)
+    optimizer = build(net, plan, net.data.get("optimizer"))
+    tally = metrics.Tally(metrics.metric_of(loss))
+    one_step = stepper(net, optimizer, loss, activations, tally, forward=model)
+    agreement = Agreement(world, should_stop)
+    shown = progress and (lambda done, planned, value: progress(done, None if planned == MAX_STEPS else planned, value))
+    losses, per_epoch, total = LossLog(), [], passes.total
+    epoch, interrupted, started = 0, False, time.perf_counter()
+    while len(losses) < total and not interrupted and (passes.epochs is None or epoch < passes.epochs):
+        cut = run_epoch(passes.batches(epoch), one_step, losses, total, shown, agreement.every_step)
+        epoch += 1
+        if epoch == 1 and passes.settle is not None:
+            total = passes.settle(len(losses))
+        per_epoch.append(tally.close(reduce=lambda v: summed(world, v)))
+        asked, early = agreement.after_epoch(watch)
+        interrupted = cut or (asked and len(losses) < total)
+        if early:
+            break
+    return Ran(losses, per_epoch, epoch, total, interrupted, started, before, optimizer)
+
+
+def finished(world: World, net, plan, ran: Ran, loss: str, activations, run: Schedule, watch, late, **figures):
     """After the loop, on every rank: the mean loss of each step over the ranks; then, on rank 0 alone, the saved
-    optimizer state and step count, and the result (None on the other ranks)."""
+    optimizer state and step count, and the result (None on the other ranks). `late()`: the figures read after
+    the best epoch's weights are back."""
     mean_losses = summed(world, ran.losses.stacked()) / world.size if ran.losses else None
     seconds = time.perf_counter() - ran.started
     if not world.leader:
         return None
-    kept = finish(net, plan, optimizer, len(ran.losses), watch)
-    if late is not None:
-        figures.update(late())
-    return TrainResult(
-        steps=len(ran.losses),
-        epochs=ran.epochs,
-        planned_steps=ran.planned,
-        batch_size=ran.batch_size,
-        samples=ran.samples,
-        shuffle=figures.pop("shuffle", run.shuffle),
-        losses=mean_losses.cpu().tolist() if mean_losses is not None else [],
-        layers=moved_layers(net, ran.before, activations),
-        step=net.data["step"],
-        seconds=seconds,
-        optimizer=plan.name,
-        settings=dict(plan.settings),
-        loss_name=loss,
-        activations=list(activations),
-        interrupted=ran.interrupted,
-        notes=list(plan.notes) + loss_notes(loss, activations[-1]) + ([kept] if kept else []),
-        nproc=world.size,
-        sampler_seed=run.seed,
-        **figures,
-    )
+    kept = finish(net, plan, ran.optimizer, len(ran.losses), watch)
+    figures.update(late())
+    return result_of(
+        net, plan, mean_losses, ran.before, loss, activations, seconds, kept, epochs=ran.epochs,
+        planned_steps=ran.planned, interrupted=ran.interrupted, nproc=world.size, sampler_seed=run.seed, **figures,
+    )  # fmt: skip
 
 
 def train_rank(
@@ -129,40 +148,20 @@ def train_rank(
     should_stop: Callable[[], bool] = lambda: False,
     watch=None,
 ) -> TrainResult | None:
-    """This rank's part of the run; the result on rank 0 (None on the others)."""
-    with collective(world, "a training step"):
-        return _train_rank(world, net, plan, x, t, loss, activations, run, progress, should_stop, watch)
-
-
-def _train_rank(world, net, plan, x, t, loss, activations, run, progress, should_stop, watch) -> TrainResult | None:
-
+    """This rank's part of the run over samples in memory; the result on rank 0 (None on the others)."""
     samples = x.shape[0]
-    order = shard.Order(samples, world, run.shuffle, run.seed)
-    per_rank = shard.rank_batch(run.batch_size, samples, world)
-    per_rank, _per_epoch, total = schedule(order.shard_size, per_rank, run.steps, run.epochs)
+    order = shard.Order(samples, world, run.shuffle, run.seed or 0)
+    per_rank, _per_epoch, total = schedule(
+        order.shard_size, shard.rank_batch(run.batch_size, samples, world), run.steps, run.epochs
+    )
     x, t = x.to(device=net.device, dtype=net.dtype), t.to(device=net.device, dtype=net.dtype)
     t = registry.loss(loss).torch_target(t)
-    before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
-    model = shard.wrapped(net, activations, world)
-    optimizer = build(net, plan, net.data.get("optimizer"))
-    tally = metrics.Tally(metrics.metric_of(loss))
-    one_step = stepper(net, optimizer, loss, activations, tally, forward=model)
-    agreement = Agreement(world, should_stop)
-    losses = LossLog()
-    per_epoch: list[float | None] = []
-    epoch, interrupted, started = 0, False, time.perf_counter()
-    while len(losses) < total and not interrupted:
-        indices = order.epoch(epoch)
-        epoch += 1
-        cut = run_epoch(shard.batches(x, t, indices, per_rank), one_step, losses, total, progress, agreement.every_step)
-        per_epoch.append(tally.close(reduce=lambda v: summed(world, v)))
-        asked, early = agreement.after_epoch(watch)
-        interrupted = cut or (asked and len(losses) < total)
-        if early:
-            break
-    run_ = Ran(losses, epoch, total, per_rank * world.size, samples, interrupted, started, before)
-    late = lambda: readings(net, x, t, loss, activations, per_epoch, watch)  # noqa: E731  # after the best weights are back
-    return finished(world, net, plan, optimizer, run_, loss, activations, run, watch, late, padded=order.padded)
+    passes = Passes(batches=lambda epoch: shard.batches(x, t, order.epoch(epoch), per_rank), total=total)
+    with collective(world, "a training step"):
+        ran = rank_loop(world, net, plan, loss, activations, passes, progress, should_stop, watch)
+        late = lambda: readings(net, x, t, loss, activations, ran.per_epoch, watch)  # noqa: E731
+        return finished(world, net, plan, ran, loss, activations, run, watch, late, batch_size=per_rank * world.size,
+                        samples=samples, shuffle=run.shuffle, padded=order.padded)  # fmt: skip
 
 
 def stream_rank(
@@ -179,43 +178,27 @@ def stream_rank(
     watch=None,
 ) -> TrainResult | None:
     """train --stream on this rank: each epoch reads the file again, this rank's rows only."""
-    with collective(world, "a training step"):
-        return _stream_rank(world, net, plan, source, loss, activations, run, progress, should_stop, watch)
-
-
-def _stream_rank(world, net, plan, source, loss, activations, run, progress, should_stop, watch):
-
     from linctl.parallel import stream
 
-    per_rank = shard.rank_batch(run.batch_size, MAX_STEPS, world)
-    before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
-    model = shard.wrapped(net, activations, world)
-    optimizer = build(net, plan, net.data.get("optimizer"))
-    tally = metrics.Tally(metrics.metric_of(loss))
-    one_step = stepper(net, optimizer, loss, activations, tally, forward=model)
-    agreement = Agreement(world, should_stop)
-    epochs = run.epochs if run.epochs is not None else (None if run.steps is not None else 1)
-    total = run.steps if run.steps is not None else MAX_STEPS
-    shown = progress and (lambda done, planned, value: progress(done, None if planned == MAX_STEPS else planned, value))
-    losses = LossLog()
-    per_epoch: list[float | None] = []
+    assert run.batch_size is not None  # train refuses --stream without --batch-size
+    per_rank = shard.split_batch(run.batch_size, world)
     seen: dict = {}
-    epoch, interrupted, started = 0, False, time.perf_counter()
-    while len(losses) < total and not interrupted and (epochs is None or epoch < epochs):
-        epoch += 1
-        epoch_batches = stream.batches(source, world.rank, world.size, per_rank, net, loss, seen)
-        cut = run_epoch(epoch_batches, one_step, losses, total, shown, agreement.every_step)
-        if epoch == 1 and run.steps is None and epochs is not None:
-            total = len(losses) * epochs
-        per_epoch.append(tally.close(reduce=lambda v: summed(world, v)))
-        asked, early = agreement.after_epoch(watch)
-        interrupted = cut or (asked and len(losses) < total)
-        if early:
-            break
-    run_ = Ran(losses, epoch, total, per_rank * world.size, int(seen.get("samples", 0)), interrupted, started, before)
-    held = {"val_losses": watch.losses, "val_metrics": watch.metrics, "best_epoch": watch.best_epoch} if watch else {}
-    figures = {"metric": metrics.metric_of(loss), "metrics": per_epoch, "classes": net.data.get("classes"), **held}
-    return finished(
-        world, net, plan, optimizer, run_, loss, activations, run, watch, None,
-        shuffle=False, padded=int(seen.get("padded", 0)), streamed=True, **figures,
-    )  # fmt: skip
+    epochs = run.epochs if run.epochs is not None else (None if run.steps is not None else 1)
+    passes = Passes(
+        batches=lambda epoch: stream.batches(source, world.rank, world.size, per_rank, net, loss, seen),
+        total=run.steps if run.steps is not None else MAX_STEPS,
+        epochs=epochs,
+        settle=(lambda steps: steps * epochs) if run.steps is None and epochs is not None else None,
+    )
+    with collective(world, "a training step"):
+        ran = rank_loop(world, net, plan, loss, activations, passes, progress, should_stop, watch)
+
+        def late() -> dict:  # no confusion matrix: it would need another pass over the file
+            figures = {"metric": metrics.metric_of(loss), "metrics": ran.per_epoch, "classes": net.data.get("classes")}
+            if watch is None:
+                return figures
+            return {**figures, "val_losses": watch.losses, "val_metrics": watch.metrics, "best_epoch": watch.best_epoch}
+
+        return finished(world, net, plan, ran, loss, activations, run, watch, late, batch_size=per_rank * world.size,
+                        samples=int(seen.get("samples", 0)), shuffle=False, padded=int(seen.get("padded", 0)),
+                        streamed=True)  # fmt: skip
