@@ -98,6 +98,8 @@ def test_bad_parallel_options_and_variables(state: Path):
         run("train", *SAMPLES, "--lr", "0.1", state=state, env={"WORLD_SIZE": "two", "RANK": "0"}), 2, "WORLD_SIZE"
     )
     one_line(run("train", *SAMPLES, "--lr", "0.1", state=state, env={"WORLD_SIZE": "2", "RANK": "2"}), 2, "RANK=2")
+    result = run("train", *SAMPLES, "--lr", "0.1", state=state, env={"WORLD_SIZE": "2", "RANK": "1"})
+    one_line(result, 1, "rank 1", "MASTER_ADDR", "torchrun")  # torchrun's variables, but not all of them
     result = run_process("train", *SAMPLES, "--nproc", "2", "--lr", "0.1", state=state, env={"LINCTL_TIMEOUT": "soon"})
     one_line(result, 2, "LINCTL_TIMEOUT")
     rows = state.parent / "d.csv"
@@ -109,6 +111,17 @@ def test_bad_parallel_options_and_variables(state: Path):
     rows.write_text("1,1\n")
     one_line(run("train", "--data", str(rows), "--stream", "--batch-size", "2", state=state), 2, "2 columns")
     one_line(run("train", *SAMPLES, "--stream", "--lr", "0.1", state=state), 2, "--stream", "--data FILE")
+    assert state.read_bytes() == before
+
+
+def test_nproc_on_cuda_without_a_gpu_is_one_line(state: Path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    before = built(state)
+    result = run_process("train", *SAMPLES, "--nproc", "2", "--device", "cuda", "--lr", "0.1", state=state)
+    one_line(result, 1, "--device cuda", "no CUDA GPU")
     assert state.read_bytes() == before
 
 

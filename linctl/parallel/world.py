@@ -95,6 +95,9 @@ def joined(world: World, device: str | None) -> Iterator[World]:
 
     import torch.distributed as dist
 
+    from linctl.model.devices import resolve_device
+
+    resolve_device(device)  # --device cuda with no GPU: its own line, before any rendezvous
     seconds = timeout_seconds()
     try:
         dist.init_process_group(
@@ -108,7 +111,8 @@ def joined(world: World, device: str | None) -> Iterator[World]:
         raise LinctlError(f"rank {world.rank}: cannot join the other processes ({exc}); run under torchrun") from None
     except Exception as exc:  # the rendezvous timed out or was refused
         raise LinctlError(
-            f"rank {world.rank}: cannot join the other processes within {seconds:g} s ({first_line(exc)})"
+            f"rank {world.rank}: cannot join the other processes ({first_line(exc)}); "
+            f"each waits {seconds:g} s for the rest ({TIMEOUT_VARIABLE})"
         ) from None
     if backend_for(device) == "nccl":
         import torch
