@@ -1024,7 +1024,8 @@ def test_a_rule_written_over_the_input_gets_it():
     """An entry whose local backward is not g ⊙ dh/dz may name any of g, h and z (softsign's reads z)."""
     entry = registry.Activation(
         "softsign", "Softsign", "F.softsign", "h = z / (1 + |z|)", "1 / (1 + |{z}|)²", F.softsign,
-        lambda z, h, g: g / (1 + z.abs()) ** 2, rule="{g} / (1 + |{z}|)² (from {h})",
+        lambda z, h, g: g / (1 + z.abs()) ** 2, browser="(zs) => zs.map((z) => z / (1 + Math.abs(z)))",
+        rule="{g} / (1 + |{z}|)² (from {h})",
     )  # fmt: skip
     assert entry.local_rule("dL/do", "h1", "z1") == "dL/do / (1 + |z1|)² (from h1)"
 

@@ -201,3 +201,12 @@ def test_the_readme_links_every_docs_page_and_stays_a_door():
     assert set(DOCS) <= linked
     assert ROOT / "bench" / "README.md" in linked
     assert len(README.read_bytes()) <= 8 * 1024, "the README is the front door: move details to docs/"
+
+
+def test_the_tours_lists_of_losses_and_activations_are_the_registrys():
+    """The one written-out list of names (adding an entry to the registry fails here until it is listed)."""
+    from linctl.model.registry import ACTIVATIONS, LOSSES
+
+    text = " ".join((ROOT / "docs" / "tour.md").read_text(encoding="utf-8").split())
+    assert f"`--loss {'|'.join(LOSSES)}`" in text
+    assert f"`--activation {'|'.join(ACTIVATIONS)}`" in text

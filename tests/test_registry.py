@@ -38,6 +38,7 @@ def throwaway(monkeypatch):
             "1 / (1 + |{z}|)²",
             F.softsign,
             _softsign_backward,
+            browser="(zs) => zs.map((z) => z / (1 + Math.abs(z)))",
             output_range=(-1.0, 1.0),
         ),
     )

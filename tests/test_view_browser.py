@@ -14,6 +14,7 @@ import torch
 from view_support import Served, tensors, wait_for
 
 from conftest import run_process
+from linctl.model.registry import ACTIVATIONS
 
 # real servers (and a real browser) per module: in the slow set, which CI runs too
 pytestmark = pytest.mark.slow
@@ -103,6 +104,48 @@ def test_hover_shows_each_weight_as_the_state_file_holds_it(browser, page, net):
     stored = tensors(net)
     for name, k, j in (("0.weight", 0, 0), ("0.weight", 2, 1), ("2.weight", 0, 1)):
         assert torch.equal(shown_weight(browser, name, k, j), stored[f"params/{name}"][k, j])
+
+
+def page_forward(browser, network: dict, x: list[float]) -> torch.Tensor:
+    """The page's own forward pass (the one its neuron pictures and decision surface are drawn with)."""
+    return torch.tensor(
+        browser.execute_script("return linctlView.forward(arguments[0], arguments[1])", network, x)[-1],
+        dtype=torch.float64,
+    )
+
+
+def test_the_pages_forward_pass_is_torchs_on_the_state_files_network(browser, page, net):
+    """The page computes in doubles from the numbers it was sent (each float32 as its shortest decimal):
+    torch in float64 on those numbers gives the same outputs, and they are the state file's float32 values."""
+    stored = tensors(net)
+    network = browser.execute_script("return linctlView.network()")
+    sent = {name: torch.tensor(record["values"], dtype=torch.float64) for name, record in network["params"].items()}
+    model = torch.nn.Sequential(
+        torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1), torch.nn.Sigmoid()
+    ).double()
+    model.load_state_dict(sent)
+    for name, value in sent.items():
+        assert torch.equal(value.float(), stored[f"params/{name}"])
+    for x in ([0.0, 0.0], [1.0, -0.5], [-2.25, 3.0]):
+        with torch.no_grad():
+            expected = model(torch.tensor([x], dtype=torch.float64))[0]
+        assert torch.allclose(page_forward(browser, network, x), expected, rtol=0, atol=1e-12)
+
+
+ZS = [[-30.0, -21.0, -3.5, -1.0], [-0.25, 0.0, 0.5, 2.0], [19.5, 20.5, 25.0, 40.0]]
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_every_activation_in_the_registry_is_drawn_as_torch_computes_it(browser, page, name):
+    """The page takes each activation's function from the registry; through a 4-4 identity layer it gives torch's h."""
+    network = {
+        "layers": [{"in_features": 4, "out_features": 4, "activation": name, "weight": "w", "bias": None}],
+        "params": {"w": {"shape": [4, 4], "values": torch.eye(4).tolist()}},
+    }
+    tolerance = 5e-7 if name == "gelu" else 1e-12  # gelu: the page's erf (Math has none) is within 1.5e-7
+    for z in ZS:
+        expected = ACTIVATIONS[name].forward(torch.tensor([z], dtype=torch.float64))[0]
+        assert torch.allclose(page_forward(browser, network, z), expected, rtol=0, atol=tolerance), (name, z)
 
 
 def test_a_train_step_in_a_subprocess_reaches_the_open_page(browser, page, net):

@@ -166,7 +166,17 @@ def test_text_from_the_user_is_shown_as_typed(tmp_path):
     state = tmp_path / "[red]net:smile:" / "net.pt"
     result = run("inspect", "2", "1", state=state)
     assert result.exit_code == 0, result.stderr
-    assert "[red]net:smile:" in result.stdout.replace("\n", "")
+    assert "[red]net:smile:" in "".join(line.strip() for line in result.stdout.splitlines())
+
+
+def test_a_state_path_wider_than_the_terminal_is_shown_whole(tmp_path):
+    """inspect's facts wrap a long value onto more lines; no part of the path is cut off with an ellipsis."""
+    state = tmp_path / ("a-folder-with-a-long-name-" * 5) / "net.pt"
+    result = run("inspect", "2", "1", state=state)
+    assert result.exit_code == 0, result.stderr
+    facts = result.stdout.split("weight (rows")[0]
+    assert len(str(state)) > 100 and "…" not in facts
+    assert str(state) in "".join(line.strip() for line in facts.splitlines())
 
 
 def test_the_help_listing_is_the_whole_clis(tmp_path):

@@ -3,8 +3,8 @@
 Each entry keeps side by side what every part of linctl needs to know of it
 (micrograd keeps each operation's forward and backward together the same
 way): its name, the torch module `nn.Sequential` holds, the code the
-exported program runs, the formula text, torch's forward and the local
-backward written out by hand. Options, the layer specs, the state file's
+exported program runs, the formula text, torch's forward, the local
+backward written out by hand, and the function the browser view draws with. Options, the layer specs, the state file's
 checks, the views and the exported program all read names, modules and
 formulas from here; adding an activation or a loss is adding an entry.
 
@@ -37,6 +37,7 @@ class Activation:
     derivative: str  # dh/dz as a template over {h} (output) and {z} (input)
     forward: Callable[[Tensor], Tensor]
     backward: Callable[[Tensor, Tensor, Tensor], Tensor]
+    browser: str  # the same function in JavaScript, over one sample's z (an array), for the view's pictures
     output_range: tuple[float, float] | None = None  # every output lies in it
     arguments: tuple[tuple[str, Any], ...] = ()  # the module's keyword arguments, as torch prints them
     rule: str | None = None  # the local backward over {g}, {h}, {z} where it is not g ⊙ dh/dz (softmax)
@@ -88,10 +89,15 @@ class Loss:
         return hand.class_indices(t) if self.target == "classes" else t
 
 
+def each(expression: str) -> str:
+    """A browser function applying a JavaScript expression in z to each pre-activation of a sample."""
+    return f"(zs) => zs.map((z) => {expression})"
+
+
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("none", None, "lambda z: z", "h = z", "1", lambda z: z, lambda z, h, g: g),
+        Activation("none", None, "lambda z: z", "h = z", "1", lambda z: z, lambda z, h, g: g, browser="(zs) => zs"),
         Activation(
             "sigmoid",
             "Sigmoid",
@@ -100,6 +106,7 @@ ACTIVATIONS: dict[str, Activation] = {
             "{h}(1-{h})",
             hand.torch("sigmoid"),
             lambda z, h, g: g * (h * (1 - h)),
+            browser=each("1 / (1 + Math.exp(-z))"),
             output_range=(0.0, 1.0),
         ),
         Activation(
@@ -110,9 +117,17 @@ ACTIVATIONS: dict[str, Activation] = {
             "{z} > 0",
             hand.torch("relu"),
             lambda z, h, g: g * (z > 0).to(z.dtype),
+            browser=each("Math.max(z, 0)"),
         ),
         Activation(
-            "tanh", "Tanh", "torch.tanh", "h = tanh(z)", "1 - {h}²", hand.torch("tanh"), lambda z, h, g: g * (1 - h * h)
+            "tanh",
+            "Tanh",
+            "torch.tanh",
+            "h = tanh(z)",
+            "1 - {h}²",
+            hand.torch("tanh"),
+            lambda z, h, g: g * (1 - h * h),
+            browser=each("Math.tanh(z)"),
         ),
         Activation(
             "softmax",
@@ -122,6 +137,8 @@ ACTIVATIONS: dict[str, Activation] = {
             "diag({h}) - {h}·{h}ᵀ",
             hand.over_features("softmax"),
             hand.softmax_backward,
+            browser="(zs) => { const m = Math.max(...zs), e = zs.map((z) => Math.exp(z - m)), s = e.reduce((a, v) => a + v, 0);"
+            " return e.map((v) => v / s); }",
             output_range=(0.0, 1.0),
             arguments=(("dim", 1),),
             rule="{h} ⊙ ({g} − ({g}·{h}))",
@@ -135,6 +152,8 @@ ACTIVATIONS: dict[str, Activation] = {
             "I - e^{h}·1ᵀ",
             hand.over_features("log_softmax"),
             hand.log_softmax_backward,
+            browser="(zs) => { const m = Math.max(...zs), s = zs.reduce((a, z) => a + Math.exp(z - m), 0);"
+            " return zs.map((z) => z - m - Math.log(s)); }",
             output_range=(float("-inf"), 0.0),
             arguments=(("dim", 1),),
             rule="{g} − e^{h} ⊙ Σ{g}",
@@ -148,6 +167,7 @@ ACTIVATIONS: dict[str, Activation] = {
             f"1 if {{z}} > 0 else {hand.LEAKY_SLOPE}",
             hand.functional("leaky_relu"),
             hand.leaky_relu_backward,
+            browser=each(f"z > 0 ? z : {hand.LEAKY_SLOPE!r} * z"),
             arguments=(("negative_slope", hand.LEAKY_SLOPE),),
         ),
         Activation(
@@ -158,6 +178,7 @@ ACTIVATIONS: dict[str, Activation] = {
             "Φ({z}) + {z}·φ({z})",
             hand.functional("gelu"),
             hand.gelu_backward,
+            browser=each("0.5 * z * (1 + erf(z / Math.SQRT2))"),  # erf: the page's own, as Math has none
             arguments=(("approximate", "none"),),
         ),
         Activation(
@@ -168,6 +189,7 @@ ACTIVATIONS: dict[str, Activation] = {
             "σ({z})·(1 + {z}·(1 - σ({z})))",
             hand.functional("silu"),
             hand.silu_backward,
+            browser=each("z / (1 + Math.exp(-z))"),
         ),
         Activation(
             "softplus",
@@ -177,6 +199,7 @@ ACTIVATIONS: dict[str, Activation] = {
             "σ({z})",
             hand.functional("softplus"),
             hand.softplus_backward,
+            browser=each(f"z > {hand.SOFTPLUS_THRESHOLD!r} ? z : Math.log1p(Math.exp(z))"),
             output_range=(0.0, float("inf")),
             arguments=(("beta", 1.0), ("threshold", hand.SOFTPLUS_THRESHOLD)),
         ),
@@ -188,6 +211,7 @@ ACTIVATIONS: dict[str, Activation] = {
             f"1 if {{z}} > 0 else {{h}} + {hand.ELU_ALPHA:g}",
             hand.functional("elu"),
             hand.elu_backward,
+            browser=each(f"z > 0 ? z : {hand.ELU_ALPHA!r} * Math.expm1(z)"),
             output_range=(-hand.ELU_ALPHA, float("inf")),
             arguments=(("alpha", hand.ELU_ALPHA),),
         ),

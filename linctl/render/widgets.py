@@ -112,7 +112,7 @@ def tensor_view(title: str, tensor, row_name: str = "out", col_name: str = "in")
 def kv(pairs: Iterable[tuple[str, str]]):
     grid = table(show_header=False)
     grid.add_column(style="bold")
-    grid.add_column()
+    grid.add_column(overflow="fold")  # a long value (a state file's path) wraps, never cut short with "…"
     for key, value in pairs:
         grid.add_row(key, value)
     return grid

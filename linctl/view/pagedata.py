@@ -119,9 +119,22 @@ def samples_record(data: dict, samples_file: str | None, targets: int | None) ->
     return None
 
 
+def activation_records() -> dict:
+    """Each activation as the page draws it, from the registry: its JavaScript function and, where both
+    ends are finite, the range its outputs lie in (the pictures' colour scale)."""
+    import math
+
+    from linctl.model.registry import ACTIVATIONS
+
+    def finite(span):
+        return list(span) if span is not None and all(math.isfinite(end) for end in span) else None
+
+    return {a.name: {"browser": a.browser, "range": finite(a.output_range)} for a in ACTIVATIONS.values()}
+
+
 def page_data(path: Path, samples_file: str | None = None, targets: int | None = None) -> dict:
     """Everything the page draws for the state file now; a state that cannot be read gives its one line."""
-    base: dict[str, Any] = {"state": str(path), "error": None}
+    base: dict[str, Any] = {"state": str(path), "error": None, "activations": activation_records()}
     try:
         if not session.exists(path):
             raise LinctlError(f"no network at {path}; create one with 'linctl inspect IN OUT' or pass --state")

@@ -69,26 +69,29 @@
   }
 
   // ---------------------------------------------------------------- the forward pass, for the pictures
-  const ACT = {
-    none: (z) => z, sigmoid: (z) => 1 / (1 + Math.exp(-z)), relu: (z) => Math.max(z, 0), tanh: Math.tanh,
-    leaky_relu: (z) => (z > 0 ? z : 0.01 * z), elu: (z) => (z > 0 ? z : Math.exp(z) - 1),
-    softplus: (z) => Math.log1p(Math.exp(z)), silu: (z) => z / (1 + Math.exp(-z)),
-  };
+  // each activation's function comes with the page data, from linctl's registry (the only list of them)
+  let ACT = {};
+  function erf(x) {          // Math has no erf; Abramowitz & Stegun 7.1.26, within 1.5e-7 (for gelu)
+    const t = 1 / (1 + 0.3275911 * Math.abs(x));
+    const y = 1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-x * x);
+    return x < 0 ? -y : y;
+  }
+  function activations(records) {
+    const out = {};
+    for (const name in records || {}) out[name] = new Function("erf", "return " + records[name].browser)(erf);
+    return out;
+  }
   function pictured(net) {   // every layer whole and every activation known: each neuron can be drawn
     return net.layers.length > 0 && [1, 2].includes(net.layers[0].in_features) &&
-      net.layers.every((l) => full(net.params[l.weight]) && (ACT[l.activation] || ["softmax", "log_softmax"].includes(l.activation)));
+      net.layers.every((l) => full(net.params[l.weight]) && ACT[l.activation]);
   }
   function forward(net, x) { // [inputs, layer 1 outputs, ...] for one sample
     const outs = [x];
     let h = x;
     for (const layer of net.layers) {
       const w = net.params[layer.weight].values, b = layer.bias ? net.params[layer.bias].values : null;
-      let z = w.map((row, k) => row.reduce((s, wk, j) => s + wk * h[j], b ? b[k] : 0));
-      if (layer.activation === "softmax" || layer.activation === "log_softmax") {
-        const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), s = e.reduce((a, c) => a + c, 0);
-        z = layer.activation === "softmax" ? e.map((v) => v / s) : z.map((v) => v - m - Math.log(s));
-        h = z;
-      } else h = z.map(ACT[layer.activation]);
+      const z = w.map((row, k) => row.reduce((s, wk, j) => s + wk * h[j], b ? b[k] : 0));
+      h = ACT[layer.activation](z);
       outs.push(h);
     }
     return outs;
@@ -118,7 +121,8 @@
     return { bounds: b, points, values };
   }
   function scaleOf(vals, activation) {
-    if (activation === "sigmoid" || activation === "softmax") return [0, 1, 0.5];
+    const range = page && page.activations && page.activations[activation] && page.activations[activation].range;
+    if (range) return [range[0], range[1], (range[0] + range[1]) / 2];
     const r = Math.max(1e-12, ...vals.map(Math.abs));
     return [-r, r, 0];
   }
@@ -379,8 +383,9 @@
       document.body.dataset.runs = (+document.body.dataset.runs || 0) + 1;
     }
   }
-  function receive(data) { page = data; updates += 1; if (shown && !page.history.some((e) => e.id === shown.id)) shown = null; render(); }
+  function receive(data) { page = data; ACT = activations(data.activations); updates += 1; if (shown && !page.history.some((e) => e.id === shown.id)) shown = null; render(); }
 
+  window.linctlView = { forward, network: () => (page ? page.network : null) };  // the page's own forward pass, for the console
   window.addEventListener("error", (e) => { $("status").textContent = "page error: " + e.message; });
   $("timeline").addEventListener("input", (e) => pick(+e.target.value));
   $("live").addEventListener("click", () => { shown = null; render(); });
