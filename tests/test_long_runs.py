@@ -7,7 +7,7 @@ from __future__ import annotations
 def test_the_loss_log_holds_every_step_as_one_stack_would():
     import torch
 
-    from linctl.optim.loop import LossLog
+    from linctl.optim.records import LossLog
 
     g = torch.Generator().manual_seed(0)
     values = [torch.rand((), generator=g) for _ in range(LossLog.CHUNK * (LossLog.CHUNK + 2) + 5)]

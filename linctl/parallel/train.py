@@ -13,8 +13,6 @@ from linctl.model import metrics, registry
 from linctl.model.network import Network
 from linctl.optim.loop import (
     MAX_STEPS,
-    LossLog,
-    TrainResult,
     finish,
     readings,
     result_of,
@@ -22,6 +20,7 @@ from linctl.optim.loop import (
     schedule,
     stepper,
 )
+from linctl.optim.records import LossLog, TrainResult
 from linctl.optim.settings import Plan
 from linctl.optim.torch_step import build
 from linctl.parallel import shard
