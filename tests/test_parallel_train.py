@@ -58,25 +58,8 @@ def test_train_nproc_2_equals_a_plain_ddp_loop_bit_for_bit(state: Path, tmp_path
         batch=4,
         epochs=3,
     )
-    ran = run_process(
-        "train",
-        "--data",
-        str(data),
-        "--nproc",
-        "2",
-        "--batch-size",
-        "4",
-        "--epochs",
-        "3",
-        "--seed",
-        "5",
-        "--lr",
-        "0.1",
-        "--momentum",
-        "0.9",
-        "--json",
-        state=state,
-    )
+    options = ["--nproc", "2", "--batch-size", "4", "--epochs", "3", "--seed", "5", "--lr", "0.1", "--momentum", "0.9", "--json"]  # fmt: skip
+    ran = run_process("train", "--data", str(data), *options, state=state)
     assert ran.exit_code == 0, ran.stderr
     plain = plain_ddp(job, tmp_path / "plain.pt")
     after = saved(state)
@@ -168,23 +151,8 @@ def test_history_undo_and_export_after_a_parallel_run(state: Path, tmp_path: Pat
     before = saved(state)["params"]
     x, t = samples(8, torch.float32)
     data = write_csv(tmp_path / "d.csv", x, t)
-    ran = run_process(
-        "train",
-        "--data",
-        str(data),
-        "--nproc",
-        "2",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--seed",
-        "1",
-        "--lr",
-        "0.1",
-        "-q",
-        state=state,
-    )
+    options = ["--nproc", "2", "--epochs", "2", "--batch-size", "4", "--seed", "1", "--lr", "0.1", "-q"]
+    ran = run_process("train", "--data", str(data), *options, state=state)
     assert ran.exit_code == 0, ran.stderr
     trained = saved(state)["params"]
     history = run("history", "--json", state=state).json()

@@ -94,25 +94,14 @@ def lead_training(
     """Rank 0's train: the network, its optimizer state and the samples to every rank, then its own part."""
     import secrets
 
-    from linctl.parallel.train import Schedule, train_rank
+    from linctl.parallel.train import Job, Schedule, train_rank
 
     seed = run.seed if run.seed is not None else secrets.randbelow(2**31)
     schedule = Schedule(steps=run.steps, epochs=run.epochs, batch_size=run.batch_size, shuffle=run.shuffle, seed=seed)
     payload = {"state": net.to_state(), "plan": plan, "x": xs, "t": ts, "loss": loss, "acts": acts, "run": schedule}
     announcer.send(payload)
-    result = train_rank(
-        group,
-        net,
-        plan,
-        xs,
-        ts,
-        loss=loss,
-        activations=acts,
-        run=schedule,
-        progress=progress,
-        should_stop=lambda: stop.requested,
-        watch=watch,
-    )
+    job = Job(loss, acts, schedule, progress, lambda: stop.requested, watch)
+    result = train_rank(group, net, plan, xs, ts, job)
     assert result is not None  # rank 0 gets the result
     if run.shuffle and run.seed is None:
         result.notes.append(f"DistributedSampler's seed was drawn: {seed}; give --seed {seed} to repeat this run")
@@ -121,16 +110,14 @@ def lead_training(
 
 def follow_training(group: World, payload: dict, device: str | None, stop) -> None:
     """Another rank's train: the same loop over its own part of the samples; nothing printed, nothing saved."""
-    from linctl.parallel.train import stream_rank, train_rank
+    from linctl.parallel.train import Job, stream_rank, train_rank
 
     net = network_from(payload, device)
-    common = {"loss": payload["loss"], "activations": payload["acts"], "run": payload["run"]}
+    job = Job(payload["loss"], payload["acts"], payload["run"], should_stop=lambda: stop.requested)
     if payload.get("source") is not None:
-        stream_rank(group, net, payload["plan"], payload["source"], should_stop=lambda: stop.requested, **common)
+        stream_rank(group, net, payload["plan"], payload["source"], job)
     else:
-        train_rank(
-            group, net, payload["plan"], payload["x"], payload["t"], should_stop=lambda: stop.requested, **common
-        )
+        train_rank(group, net, payload["plan"], payload["x"], payload["t"], job)
 
 
 def refuse_stream(stream: bool, data: str | None, batch_size: int | None, val_split: float | None) -> None:
@@ -149,7 +136,7 @@ def streamed(net, given, acts: list[str], watch, run, show_progress: bool, stop,
     from linctl.commands.running import with_progress
     from linctl.model import registry
     from linctl.parallel import stream
-    from linctl.parallel.train import Schedule, stream_rank
+    from linctl.parallel.train import Job, Schedule, stream_rank
     from linctl.parallel.world import SINGLE
 
     assert given.data is not None
@@ -164,18 +151,8 @@ def streamed(net, given, acts: list[str], watch, run, show_progress: bool, stop,
         )
 
     def go(update):
-        return stream_rank(
-            group,
-            net,
-            plan,
-            source,
-            loss=given.loss,
-            activations=acts,
-            run=schedule,
-            progress=update,
-            should_stop=lambda: stop.requested,
-            watch=watch,
-        )
+        job = Job(given.loss, acts, schedule, update, lambda: stop.requested, watch)
+        return stream_rank(group, net, plan, source, job)
 
     return with_progress(show_progress, run.batch_size, go)
 

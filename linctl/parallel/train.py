@@ -40,6 +40,19 @@ class Schedule:
     seed: int | None  # DistributedSampler's (None: the file's order, streamed)
 
 
+@dataclass(frozen=True)
+class Job:
+    """What a rank trains with: the loss, each layer's activation and the schedule (the same on every rank), and
+    this rank's progress callback, stop request and validation watch (rank 0's alone report)."""
+
+    loss: str
+    activations: list[str]
+    run: Schedule
+    progress: Callable | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    watch: Any = None
+
+
 class Agreement:
     """Stopping decided together: a rank's Ctrl-C, or rank 0's early stop, stops every rank after the same step."""
 
@@ -91,16 +104,16 @@ class Passes:
     settle: Callable[[int], int] | None = None
 
 
-def rank_loop(world: World, net: Network, plan: Plan, loss: str, activations: list[str], passes: Passes,
-              progress, should_stop: Callable[[], bool], watch) -> Ran:  # fmt: skip
+def rank_loop(world: World, net: Network, plan: Plan, job: Job, passes: Passes) -> Ran:
     """The plain loop of optim/loop.py on this rank's batches, its forward in DistributedDataParallel; Ctrl-C,
     early stopping and each epoch's metric agreed on by all ranks."""
+    loss, activations, progress, watch = job.loss, job.activations, job.progress, job.watch
     before = [(copied(m.weight), copied(m.bias)) for m in net.linears]
     model = shard.wrapped(net, activations, world)
     optimizer = build(net, plan, net.data.get("optimizer"))
     tally = metrics.Tally(metrics.metric_of(loss))
     one_step = stepper(net, optimizer, loss, activations, tally, forward=model)
-    agreement = Agreement(world, should_stop)
+    agreement = Agreement(world, job.should_stop)
     shown = progress and (lambda done, planned, value: progress(done, None if planned == MAX_STEPS else planned, value))
     losses, per_epoch, total = LossLog(), [], passes.total
     epoch, interrupted, started = 0, False, time.perf_counter()
@@ -117,7 +130,7 @@ def rank_loop(world: World, net: Network, plan: Plan, loss: str, activations: li
     return Ran(losses, per_epoch, epoch, total, interrupted, started, before, optimizer)
 
 
-def finished(world: World, net, plan, ran: Ran, loss: str, activations, run: Schedule, watch, late, **figures):
+def finished(world: World, net, plan, ran: Ran, job: Job, late, **figures):
     """After the loop, on every rank: the mean loss of each step over the ranks; then, on rank 0 alone, the saved
     optimizer state and step count, and the result (None on the other ranks). `late()`: the figures read after
     the best epoch's weights are back."""
@@ -125,29 +138,17 @@ def finished(world: World, net, plan, ran: Ran, loss: str, activations, run: Sch
     seconds = time.perf_counter() - ran.started
     if not world.leader:
         return None
-    kept = finish(net, plan, ran.optimizer, len(ran.losses), watch)
+    kept = finish(net, plan, ran.optimizer, len(ran.losses), job.watch)
     figures.update(late())
     return result_of(
-        net, plan, mean_losses, ran.before, loss, activations, seconds, kept, epochs=ran.epochs,
-        planned_steps=ran.planned, interrupted=ran.interrupted, nproc=world.size, sampler_seed=run.seed, **figures,
+        net, plan, mean_losses, ran.before, job.loss, job.activations, seconds, kept, epochs=ran.epochs,
+        planned_steps=ran.planned, interrupted=ran.interrupted, nproc=world.size, sampler_seed=job.run.seed, **figures,
     )  # fmt: skip
 
 
-def train_rank(
-    world: World,
-    net: Network,
-    plan: Plan,
-    x,
-    t,
-    *,
-    loss: str,
-    activations: list[str],
-    run: Schedule,
-    progress=None,
-    should_stop: Callable[[], bool] = lambda: False,
-    watch=None,
-) -> TrainResult | None:
+def train_rank(world: World, net: Network, plan: Plan, x, t, job: Job) -> TrainResult | None:
     """This rank's part of the run over samples in memory; the result on rank 0 (None on the others)."""
+    loss, activations, run = job.loss, job.activations, job.run
     samples = x.shape[0]
     order = shard.Order(samples, world, run.shuffle, run.seed or 0)
     per_rank, _per_epoch, total = schedule(
@@ -157,27 +158,17 @@ def train_rank(
     t = registry.loss(loss).torch_target(t)
     passes = Passes(batches=lambda epoch: shard.batches(x, t, order.epoch(epoch), per_rank), total=total)
     with collective(world, "a training step"):
-        ran = rank_loop(world, net, plan, loss, activations, passes, progress, should_stop, watch)
-        late = lambda: readings(net, x, t, loss, activations, ran.per_epoch, watch)  # noqa: E731
-        return finished(world, net, plan, ran, loss, activations, run, watch, late, batch_size=per_rank * world.size,
+        ran = rank_loop(world, net, plan, job, passes)
+        late = lambda: readings(net, x, t, loss, activations, ran.per_epoch, job.watch)  # noqa: E731
+        return finished(world, net, plan, ran, job, late, batch_size=per_rank * world.size,
                         samples=samples, shuffle=run.shuffle, padded=order.padded)  # fmt: skip
 
 
-def stream_rank(
-    world: World,
-    net: Network,
-    plan: Plan,
-    source,
-    *,
-    loss: str,
-    activations: list[str],
-    run: Schedule,
-    progress=None,
-    should_stop: Callable[[], bool] = lambda: False,
-    watch=None,
-) -> TrainResult | None:
+def stream_rank(world: World, net: Network, plan: Plan, source, job: Job) -> TrainResult | None:
     """train --stream on this rank: each epoch reads the file again, this rank's rows only."""
     from linctl.parallel import stream
+
+    loss, run, watch = job.loss, job.run, job.watch
 
     assert run.batch_size is not None  # train refuses --stream without --batch-size
     per_rank = shard.split_batch(run.batch_size, world)
@@ -190,7 +181,7 @@ def stream_rank(
         settle=(lambda steps: steps * epochs) if run.steps is None and epochs is not None else None,
     )
     with collective(world, "a training step"):
-        ran = rank_loop(world, net, plan, loss, activations, passes, progress, should_stop, watch)
+        ran = rank_loop(world, net, plan, job, passes)
 
         def late() -> dict:  # no confusion matrix: it would need another pass over the file
             figures = {"metric": metrics.metric_of(loss), "metrics": ran.per_epoch, "classes": net.data.get("classes")}
@@ -198,6 +189,6 @@ def stream_rank(
                 return figures
             return {**figures, "val_losses": watch.losses, "val_metrics": watch.metrics, "best_epoch": watch.best_epoch}
 
-        return finished(world, net, plan, ran, loss, activations, run, watch, late, batch_size=per_rank * world.size,
+        return finished(world, net, plan, ran, job, late, batch_size=per_rank * world.size,
                         samples=int(seen.get("samples", 0)), shuffle=False, padded=int(seen.get("padded", 0)),
                         streamed=True)  # fmt: skip
