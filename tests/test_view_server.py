@@ -98,6 +98,17 @@ def test_only_its_own_files_are_served(served):
     assert status == 200 and "EventSource" in text
 
 
+def test_the_page_loads_each_script_it_names_in_order(served):
+    import re
+
+    status, page = served.request("GET", f"/?token={served.token}")
+    names = re.findall(r'<script src="static/([\w.]+)\?token=', page)
+    assert status == 200 and names == ["values.js", "panels.js", "view.js"]  # each part uses the ones before it
+    for name in names:
+        status, text = served.request("GET", f"/static/{name}?token={served.token}")
+        assert status == 200 and text.startswith(f"// linctl view, part {names.index(name) + 1} of 3"), name
+
+
 def test_the_page_data_is_the_state_file(served, net):
     data = served.state()
     stored = tensors(net)
@@ -161,6 +172,8 @@ def test_export_bakes_the_network_and_its_snapshots(tmp_path, net):
         "data.js",
         "index.html",
         "static",
+        "static/panels.js",
+        "static/values.js",
         "static/view.css",
         "static/view.js",
     ]

@@ -10,7 +10,10 @@ from pathlib import Path
 from linctl.errors import LinctlError
 from linctl.view import pagedata
 
-FILES = ("index.html", "data.js", "static/view.js", "static/view.css")
+# the page's own files, in static/: its scripts in the order they load (each part uses the ones before it)
+SCRIPTS = ("values.js", "panels.js", "view.js")
+STATIC = {**{name: "text/javascript" for name in SCRIPTS}, "view.css": "text/css"}
+FILES = ("index.html", "data.js", *(f"static/{name}" for name in STATIC))
 
 
 def static_text(name: str) -> str:
@@ -19,7 +22,9 @@ def static_text(name: str) -> str:
 
 def page_html(query: str, head: str) -> str:
     """index.html with the scripts' query (the token, or nothing in an export) and the data's script."""
-    return static_text("index.html").replace("{{query}}", query).replace("{{head}}", head)
+    scripts = "\n".join(f'<script src="static/{name}{query}"></script>' for name in SCRIPTS)
+    page = static_text("index.html").replace("{{query}}", query)
+    return page.replace("{{head}}", head).replace("{{scripts}}", scripts)
 
 
 def export_page(path: Path, folder: str, samples: str | None = None, targets: int | None = None) -> list[str]:
@@ -29,8 +34,7 @@ def export_page(path: Path, folder: str, samples: str | None = None, targets: in
     shown = folder if len(folder) <= 80 else folder[:60] + f"… ({len(folder)} characters)"
     texts = {
         "index.html": page_html("", '<script src="data.js"></script>'),
-        "static/view.js": static_text("view.js"),
-        "static/view.css": static_text("view.css"),
+        **{f"static/{name}": static_text(name) for name in STATIC},
         "data.js": "window.LINCTL_DATA = " + pagedata.encode(data).decode() + ";\n",
     }
     written = []

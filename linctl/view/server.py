@@ -29,10 +29,9 @@ from starlette.routing import Route
 
 from linctl.errors import LinctlError
 from linctl.view import pagedata
-from linctl.view.export import page_html, static_text
+from linctl.view.export import STATIC, page_html, static_text
 from linctl.view.steps import run_linctl, step_command
 
-STATIC = {"view.js": "text/javascript", "view.css": "text/css"}
 KEEPALIVE_S = 15.0
 WAKE_S = 0.25  # how often an open event stream looks whether the server is stopping
 
