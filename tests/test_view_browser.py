@@ -210,3 +210,34 @@ def test_the_export_works_from_a_file_url(browser, net, tmp_path):
     assert len(browser.find_elements("css selector", "#network .node")) == 6
     assert not browser.find_element("id", "train-step").is_displayed()
     assert torch.equal(shown_weight(browser, "2.weight", 0, 2), tensors(net)["params/2.weight"][0, 2])
+
+
+def test_the_last_change_is_checked_by_hand_only_when_it_was_one_plain_sgd_step(browser, tmp_path):
+    net = tmp_path / "sgd.safetensors"
+    for args in (("inspect", "2", "3", "1", "--seed", "4"), ("train-step", "--x", "1,-2", "--t", "0.5", "--lr", "0.3")):
+        assert run_process(*args, state=net).exit_code == 0
+    before = tensors(tmp_path / "sgd.safetensors.history" / "1.safetensors")
+    now = tensors(net)
+    by_torch = before["params/0.weight"].clone().add_(now["grads/0.weight"], alpha=-0.3)  # SGD's own update
+    assert torch.equal(by_torch, now["params/0.weight"])
+    out = tmp_path / "page"
+    assert run_process("view", "--export", str(out), state=net).exit_code == 0
+    browser.get((out / "index.html").as_uri())
+    assert wait_for(lambda: body(browser, "head"))
+    text = browser.find_element("id", "equation").text
+    assert "one optimizer step" in text
+    hand = text.split("W − lr·∇W = ")[1].splitlines()[0]
+    written, result = hand.split(" = ")[0], hand.split(" = ")[1].split("  ")[0]
+    w, lr_g = written.split(" − ")
+    lr, g = lr_g.split("·")
+    as_float32 = lambda text: torch.tensor(float(text), dtype=torch.float32)  # noqa: E731
+    assert torch.equal(as_float32(w), before["params/0.weight"][0, 0]) and lr == "0.3"
+    assert torch.equal(as_float32(g), now["grads/0.weight"][0, 0])
+    assert torch.equal(as_float32(result), by_torch[0, 0])
+    assert hand.endswith("(the state file's, exactly)")
+    assert run_process("train", "--x", "1,-2", "--t", "0.5", "--steps", "5", "-q", state=net).exit_code == 0
+    assert run_process("view", "--export", str(out), state=net).exit_code == 0
+    browser.get((out / "index.html").as_uri())
+    assert wait_for(lambda: body(browser, "head") == "3")
+    text = browser.find_element("id", "equation").text
+    assert "5 optimizer steps" in text and "by hand" not in text

@@ -242,3 +242,20 @@ def test_a_big_matrix_travels_as_block_means():
     assert torch.allclose(torch.tensor(record["blocks"], dtype=torch.float64), sums / counts, rtol=1e-6, atol=1e-7)
     assert torch.equal(torch.from_numpy(record["corner"]), weight[:16, :16])
     assert record["min"] == weight.min().item() and record["max"] == weight.max().item()
+
+
+def test_the_last_change_counts_the_optimizer_steps_it_spans(net):
+    from linctl.view.pagedata import page_data
+
+    def change(*args):
+        result = run_process(*args, state=net)
+        assert result.exit_code == 0, result.stderr
+        return page_data(net)["change"]
+
+    stepped = change("train-step", "--x", "1,0", "--t", "1", "--lr", "0.1")
+    before = tensors(net.parent / "net.safetensors.history" / "1.safetensors")["params/0.weight"]
+    assert stepped["steps"] == 1
+    assert torch.equal(torch.tensor(stepped["before"]["0.weight"]["values"], dtype=torch.float32), before)
+    assert change("train", "--x", "1,0;0,1", "--t", "1;0", "--steps", "7", "-q")["steps"] == 7
+    assert change("set", "0.weight[0,0]=0.5")["steps"] == 0
+    assert change("backward", "--x", "1,0", "--t", "1")["steps"] == 0

@@ -75,7 +75,8 @@ def network_record(data: dict) -> dict:
 
 
 def change_record(data: dict, before: dict | None) -> dict | None:
-    """Each parameter minus the same parameter in the snapshot before the last change."""
+    """Each parameter minus the same parameter in the snapshot before the last change, and how many optimizer
+    steps lie between them (one for step and train-step, many for train, none for set or backward)."""
     if before is None:
         return None
     import numpy as np
@@ -86,7 +87,8 @@ def change_record(data: dict, before: dict | None) -> dict | None:
         previous = old.get(name)
         if previous is not None and np.shape(previous) == np.shape(value):
             moved[name] = tensor_record(np.asarray(value) - np.asarray(previous))
-    return {"params": moved, "before": network_record(before)["params"]}
+    steps = int(data.get("step", 0)) - int(before.get("step", 0))  # optimizer steps the change spans
+    return {"params": moved, "before": network_record(before)["params"], "steps": steps}
 
 
 FIGURES = ("loss", "accuracy", "r2", "metric", "val_loss")

@@ -171,19 +171,34 @@
     lines.push("optimizer: " + (opt.name || "none yet") + "  " + Object.entries(s).map(([k, v]) => k + "=" + fmt(v)).join(" "));
     if (opt.name && RULES[opt.name]) lines.push(RULES[opt.name](s));
     if (!change || L.shown) lines.push(L.shown ? "(a past entry: the change shown is the latest one's)" : "no earlier snapshot to compare with");
-    if (change) {
-      lines.push("");
-      for (const layer of L.page.network.layers) {
-        const before = at(change.before[layer.weight], 0, 0), after = at(L.page.network.params[layer.weight], 0, 0);
-        const grad = at(L.page.network.grads[layer.weight], 0, 0), d = at(change.params[layer.weight], 0, 0);
-        let text = layer.weight + "[0,0]: " + fmt(before) + " → " + fmt(after) + "  (Δ " + fmt(d) + ", ∇W " + fmt(grad) + ")";
-        if (opt.name === "sgd" && !s.momentum && !s.weight_decay && typeof grad === "number") {
-          text += "\n    W − lr·∇W = " + fmt(before) + " − " + fmt(s.lr) + "·" + fmt(grad) + " = " + fmt(before - s.lr * grad);
-        }
-        lines.push(text);
+    if (!change) { $("equation").textContent = lines.join("\n"); return; }
+    const steps = change.steps, dtype = L.page.network.dtype;
+    const head = (L.page.history || []).find((e) => e.id === L.page.head);
+    lines.push("", "the last change" + (head ? " (" + head.command + ")" : "") + ": " +
+      (steps === 1 ? "one optimizer step" : steps ? steps + " optimizer steps; W − lr·∇W is checked on a single step (step or train-step)"
+        : "no optimizer step"));
+    for (const layer of L.page.network.layers) {
+      const before = at(change.before[layer.weight], 0, 0), after = at(L.page.network.params[layer.weight], 0, 0);
+      const grad = at(L.page.network.grads[layer.weight], 0, 0), d = at(change.params[layer.weight], 0, 0);
+      let text = layer.weight + "[0,0]: " + fmt(before) + " → " + fmt(after) + "  (Δ " + fmt(d) + ", ∇W " + fmt(grad) + ")";
+      if (steps === 1 && opt.name === "sgd" && !s.momentum && !s.weight_decay && typeof grad === "number" &&
+          typeof before === "number" && typeof after === "number") {
+        const hand = stepped(before, grad, s.lr, dtype), gap = Math.abs(hand - rounded(after, dtype));
+        text += "\n    by hand, in " + dtype + ": W − lr·∇W = " + fmt(before) + " − " + fmt(s.lr) + "·" + fmt(grad) + " = " +
+          written(hand, dtype) + (gap === 0 ? "  (the state file's, exactly)" : "  (the state file holds " + fmt(after) + "; |difference| " + short(gap) + ")");
       }
+      lines.push(text);
     }
     $("equation").textContent = lines.join("\n");
+  }
+  function rounded(v, dtype) { return dtype === "float32" ? Math.fround(v) : v; }
+  function stepped(w, g, lr, dtype) {   // one plain SGD step as torch does it: w + (−lr)·g, rounded once to the dtype
+    return rounded(rounded(w, dtype) + rounded(-lr, dtype) * rounded(g, dtype), dtype);
+  }
+  function written(v, dtype) {          // the shortest decimal that reads back as this value in the dtype
+    if (dtype !== "float32") return String(v);
+    for (let p = 1; p < 10; p++) { const t = Number(v.toPrecision(p)); if (Math.fround(t) === v) return String(t); }
+    return String(v);
   }
 
   Object.assign(L, { drawNetwork, drawHeatmaps, drawSurface, drawLoss, drawEquation });
