@@ -241,3 +241,52 @@ def test_the_last_change_is_checked_by_hand_only_when_it_was_one_plain_sgd_step(
     assert wait_for(lambda: body(browser, "head") == "3")
     text = browser.find_element("id", "equation").text
     assert "5 optimizer steps" in text and "by hand" not in text
+
+
+def dot_hovered(browser, css: str) -> list[tuple[str, str]]:
+    """Move the mouse onto a dot of the loss panel and read every line of the hover box."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element(browser.find_element("css selector", css)).perform()
+    lines = browser.find_elements("css selector", "#hover .line")
+    return [tuple(line.find_element("css selector", part).text for part in (".name", ".value")) for line in lines]
+
+
+def test_the_loss_panel_shows_the_held_out_loss_and_accuracy_torch_computes(browser, tmp_path):
+    import csv
+    from pathlib import Path
+
+    net = tmp_path / "blobs.safetensors"
+    data, val = (Path(__file__).parents[1] / "examples" / name for name in ("blobs.csv", "blobs-test.csv"))
+    settings = ("--loss", "cross_entropy", "--lr", "0.1", "--seed", "0", "-q")
+    for args in (
+        ("inspect", "2", "8", "3", "--seed", "0", "--activation", "tanh", "--activation", "none"),
+        ("train", "--data", str(data), "--val", str(val), *settings),
+    ):
+        result = run_process(*args, state=net)
+        assert result.exit_code == 0, result.stderr
+    rows = list(csv.reader(val.open()))[1:]
+    labels = sorted({row[2] for row in rows})
+    x = torch.tensor([[float(row[0]), float(row[1])] for row in rows])
+    t = torch.tensor([labels.index(row[2]) for row in rows])
+    stored = tensors(net)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    model.load_state_dict({name: stored[f"params/{name}"] for name in ("0.weight", "0.bias", "2.weight", "2.bias")})
+    with torch.no_grad():
+        logits = model(x)
+    held_loss = torch.nn.functional.cross_entropy(logits, t)
+    held_accuracy = (logits.argmax(dim=1) == t).sum().item() / len(rows)
+    out = tmp_path / "page"
+    assert run_process("view", "--export", str(out), state=net).exit_code == 0
+    browser.get((out / "index.html").as_uri())
+    assert wait_for(lambda: body(browser, "head") == "2")
+    assert len(browser.find_elements("css selector", "#loss .loss-point")) == 1  # inspect records no loss
+    assert len(browser.find_elements("css selector", "#loss .val-loss-point")) == 1
+    assert "held-out loss" in browser.find_element("id", "loss-note").text
+    loss_lines = dot_hovered(browser, "#loss .val-loss-point")
+    assert loss_lines[1][0] == "held-out loss"
+    assert torch.equal(torch.tensor(float(loss_lines[1][1]), dtype=torch.float32), held_loss)
+    metric_lines = dot_hovered(browser, "#loss .metric-point")
+    assert metric_lines[0][0] == "accuracy" and metric_lines[1][0] == "held-out accuracy"
+    assert float(metric_lines[1][1]) == held_accuracy
+    assert "blue: accuracy" in browser.find_element("id", "loss-note").text

@@ -14,7 +14,7 @@ from typing import Any
 from linctl import session
 from linctl.errors import LinctlError
 from linctl.model import spec
-from linctl.store import history
+from linctl.store import history, index
 
 FULL_VALUES = 16_384  # numbers in one tensor sent whole
 HEAT_BLOCKS = 64  # a heatmap has at most this many block rows and columns
@@ -91,14 +91,13 @@ def change_record(data: dict, before: dict | None) -> dict | None:
     return {"params": moved, "before": network_record(before)["params"], "steps": steps}
 
 
-FIGURES = ("loss", "accuracy", "r2", "metric", "val_loss")
-
-
 def history_records(path: Path) -> list[dict]:
     entries = []
     for entry in history.read_index(path):
         record = {key: entry.get(key) for key in ("id", "parent", "restores", "step", "command", "time")}
-        record.update({key: entry[key] for key in FIGURES if isinstance(entry.get(key), (int, float))})
+        record.update({key: entry[key] for key in index.FIGURES if isinstance(entry.get(key), (int, float))})
+        if isinstance(entry.get("metric_name"), str):  # accuracy or r2: what the metric figure is
+            record["metric_name"] = entry["metric_name"]
         record["snapshot"] = history.snapshot_path(path, entry["id"]).exists()
         entries.append(record)
     return entries

@@ -134,29 +134,38 @@
   function drawLoss() {
     const svg = $("loss"), W = +svg.getAttribute("width"), H = +svg.getAttribute("height"), pad = 60;
     svg.replaceChildren();
-    const log = $("log").checked, entries = (L.page.history || []).filter((e) => typeof e.loss === "number" && (!log || e.loss > 0));
+    const log = $("log").checked, shown = (v) => typeof v === "number" && (!log || v > 0);
+    const entries = (L.page.history || []).filter((e) => shown(e.loss)), held = entries.filter((e) => shown(e.val_loss));
     if (!entries.length) { $("loss-note").textContent = "no loss recorded yet"; return; }
-    const y = (v) => (log ? Math.log10(v) : v), ys = entries.map((e) => y(e.loss));
+    const y = (v) => (log ? Math.log10(v) : v), ys = entries.map((e) => y(e.loss)).concat(held.map((e) => y(e.val_loss)));
     let lo = Math.min(...ys), hi = Math.max(...ys);
     if (hi === lo) { lo = log ? lo - 1 : 0; hi = log ? hi + 1 : hi * 1.25 || 1; }
     const ids = entries.map((e) => e.id), x0 = Math.min(...ids), x1 = Math.max(...ids);
-    const px = (id) => pad + (x1 > x0 ? (id - x0) / (x1 - x0) : 0.5) * (W - pad - 10), py = (v) => H - 20 - (v - lo) / (hi - lo) * (H - 30);
+    const px = (id) => pad + (x1 > x0 ? (id - x0) / (x1 - x0) : 0.5) * (W - pad - 10), py = (v) => H - 20 - (y(v) - lo) / (hi - lo) * (H - 30);
     el("line", { x1: pad, y1: H - 20, x2: W - 10, y2: H - 20, stroke: "#999" }, svg, true);
     el("line", { x1: pad, y1: 10, x2: pad, y2: H - 20, stroke: "#999" }, svg, true);
     for (const [v, yy] of [[hi, 14], [lo, H - 22]]) el("text", { x: pad - 4, y: yy, "font-size": 10, "text-anchor": "end" }, svg, true).textContent = log ? "1e" + v.toFixed(1) : v.toPrecision(3);
-    el("polyline", { points: entries.map((e, i) => px(e.id) + "," + py(ys[i])).join(" "), fill: "none", stroke: "#b2182b", "stroke-width": 2 }, svg, true);
-    entries.forEach((e, i) => {
-      const dot = el("circle", { cx: px(e.id), cy: py(ys[i]), r: L.shown && L.shown.id === e.id ? 6 : 3, fill: "#b2182b", class: "loss-point" }, svg, true);
-      hoverable(dot, () => [["loss", e.loss, "entry " + e.id + ", step " + e.step]]);
-    });
-    const metric = ["accuracy", "r2", "metric"].find((k) => (L.page.history || []).some((e) => typeof e[k] === "number"));
-    if (metric) {
-      const m = L.page.history.filter((e) => typeof e[metric] === "number");
-      el("polyline", { points: m.map((e) => px(e.id) + "," + (H - 20 - e[metric] * (H - 30))).join(" "), fill: "none", stroke: "#2166ac", "stroke-dasharray": "4 3" }, svg, true);
-    }
+    const where = (e) => "entry " + e.id + ", step " + e.step;
+    // one series: a line through its points, each point a dot with its numbers on hover
+    const series = (list, value, at, colour, hollow, kind, lines) => {
+      el("polyline", { points: list.map((e) => px(e.id) + "," + at(value(e))).join(" "), fill: "none", stroke: colour, "stroke-width": hollow ? 1.5 : 2, "stroke-dasharray": hollow ? "4 3" : "" }, svg, true);
+      for (const e of list) {
+        const dot = el("circle", { cx: px(e.id), cy: at(value(e)), r: L.shown && L.shown.id === e.id ? 6 : 3, fill: hollow ? "#fff" : colour, stroke: colour, class: kind }, svg, true);
+        hoverable(dot, () => lines(e));
+      }
+    };
+    const name = { accuracy: "accuracy", r2: "R²" }[entries.map((e) => e.metric_name).find((n) => n)] || "metric";
+    const lossLines = (e) => [["loss", e.loss, where(e)]].concat(typeof e.val_loss === "number" ? [["held-out loss", e.val_loss, ""]] : []);
+    const metricLines = (e) => [[name, e.metric, where(e)]].concat(typeof e.val_metric === "number" ? [["held-out " + name, e.val_metric, ""]] : []);
+    const scored = (L.page.history || []).filter((e) => typeof e.metric === "number" && entries.some((d) => d.id === e.id));
+    if (scored.length) series(scored, (e) => e.metric, (v) => H - 20 - Math.min(Math.max(v, 0), 1) * (H - 30), "#2166ac", true, "metric-point", metricLines);
+    if (held.length) series(held, (e) => e.val_loss, py, "#b2182b", true, "val-loss-point", lossLines);
+    series(entries, (e) => e.loss, py, "#b2182b", false, "loss-point", lossLines);
     el("text", { x: pad, y: H - 4, "font-size": 10 }, svg, true).textContent = "history entry " + x0 + " … " + x1;
-    $("loss-note").textContent = entries.length + " recorded losses" + (metric ? "; dashed: " + metric + " (0 to 1)" : "");
+    $("loss-note").textContent = entries.length + " recorded losses" + (held.length ? "; hollow red: held-out loss" : "") +
+      (scored.length ? "; blue: " + name + " (0 to 1 on the same height)" : "");
   }
+
 
   // ---------------------------------------------------------------- the last change as the update equation
   const RULES = {
