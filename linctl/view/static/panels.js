@@ -157,7 +157,7 @@
     const name = { accuracy: "accuracy", r2: "R²" }[entries.map((e) => e.metric_name).find((n) => n)] || "metric";
     const lossLines = (e) => [["loss", e.loss, where(e)]].concat(typeof e.val_loss === "number" ? [["held-out loss", e.val_loss, ""]] : []);
     const metricLines = (e) => [[name, e.metric, where(e)]].concat(typeof e.val_metric === "number" ? [["held-out " + name, e.val_metric, ""]] : []);
-    const scored = (L.page.history || []).filter((e) => typeof e.metric === "number" && entries.some((d) => d.id === e.id));
+    const scored = entries.filter((e) => typeof e.metric === "number");
     if (scored.length) series(scored, (e) => e.metric, (v) => H - 20 - Math.min(Math.max(v, 0), 1) * (H - 30), "#2166ac", true, "metric-point", metricLines);
     if (held.length) series(held, (e) => e.val_loss, py, "#b2182b", true, "val-loss-point", lossLines);
     series(entries, (e) => e.loss, py, "#b2182b", false, "loss-point", lossLines);
@@ -165,7 +165,6 @@
     $("loss-note").textContent = entries.length + " recorded losses" + (held.length ? "; hollow red: held-out loss" : "") +
       (scored.length ? "; blue: " + name + " (0 to 1 on the same height)" : "");
   }
-
 
   // ---------------------------------------------------------------- the last change as the update equation
   const RULES = {
